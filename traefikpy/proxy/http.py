@@ -1,0 +1,209 @@
+"""The data plane's contract: :class:`Exchange` (one request/response) and ``Handler``.
+
+Everything on the request path is a ``Handler``: an async callable taking an :class:`Exchange`.
+Middlewares are built once per graph as ``build(cfg, next, name) -> Handler`` and wrap the next
+handler; service handlers (balancers) end the chain by forwarding to an upstream server.
+
+Theory of operation
+-------------------
+The server protocol (HTTP/1.1 in ``server.py``, HTTP/2 later) parses a request head, creates an
+Exchange with the raw head (``headers`` stay ``list[tuple[bytes, bytes]]`` with the client's
+casing), a :class:`Body` to stream the request body and a :class:`ResponseWriter` bound to the
+connection, then awaits the root handler.
+
+* Request side: middlewares may change ``method``, ``path``/``raw_path``/``query``, ``headers``
+  and ``host`` in place before calling ``next``.  The forwarder rebuilds the upstream head from
+  these fields.
+* Response side: a handler answers through ``send_head`` / ``send_body`` / ``end`` (or the
+  ``respond`` shortcut).  Middlewares that only touch the response head register a hook with
+  :meth:`Exchange.on_response` (cheap: no wrapper object).  Middlewares that transform bodies
+  (compress, errors, cache, buffering) replace ``exchange.writer`` with a wrapping writer.
+* Fast path: when no hook is registered and the writer is the connection's own, the forwarder may
+  hand the upstream's raw response head bytes to ``writer.send_raw_head`` unchanged.
+
+Exactly one response is sent per exchange; ``status`` is 0 until the head is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+Headers = list[tuple[bytes, bytes]]
+"""A header block as received: ``(name, value)`` byte pairs, names in their original case."""
+
+ResponseHook = Callable[[int, Headers], int]
+"""Called with ``(status, headers)`` just before the head is written; mutates ``headers`` in place
+and returns the (possibly changed) status."""
+
+Handler = Callable[["Exchange"], Awaitable[None]]
+
+
+class Body(Protocol):
+    """The request body stream.  ``read`` returns the next chunk, ``b""`` once at the end."""
+
+    length: int | None  # Content-Length when known, None for chunked / HTTP/2 without length
+    trailers: Headers | None  # request trailers, available after the last chunk was read
+
+    async def read(self) -> bytes: ...
+
+    async def read_all(self, limit: int | None = None) -> bytes:
+        """The whole body; raises ``BodyTooLarge`` when it exceeds ``limit`` bytes."""
+        ...
+
+
+class ResponseWriter(Protocol):
+    """Writes one response to the client connection (HTTP/1.1 or HTTP/2)."""
+
+    async def send_head(self, status: int, headers: Headers, reason: bytes | None = None) -> None: ...
+
+    async def send_body(self, data: bytes) -> None: ...
+
+    async def end(self, trailers: Headers | None = None) -> None: ...
+
+
+class BodyTooLarge(Exception):
+    """A request or response body exceeded a configured size limit."""
+
+
+_EMPTY_BODY_HEADERS: Headers = []
+
+
+class Exchange:
+    """One request and its response as it crosses the router.  Hot-path object: ``__slots__``."""
+
+    __slots__ = (
+        "method", "raw_path", "path", "query", "version", "headers", "host", "scheme",
+        "client_ip", "client_port", "entrypoint", "tls", "body", "writer", "status",
+        "response_hooks", "router", "service", "started", "extras", "__weakref__",
+    )
+
+    def __init__(
+        self,
+        *,
+        method: bytes,
+        raw_path: bytes,
+        query: bytes,
+        version: bytes,
+        headers: Headers,
+        host: str,
+        scheme: str,
+        client_ip: str,
+        client_port: int,
+        entrypoint: str,
+        body: Body,
+        writer: ResponseWriter,
+        path: str | None = None,
+        tls: Any = None,
+        started: float = 0.0,
+    ) -> None:
+        self.method = method  # b"GET"
+        self.raw_path = raw_path  # path as on the wire, without the query: b"/a%2Fb"
+        self.path = path if path is not None else raw_path.decode("latin-1")  # decoded for routing
+        self.query = query  # raw query string without "?" (b"" when absent)
+        self.version = version  # b"1.1", b"1.0" or b"2"
+        self.headers = headers
+        self.host = host  # Host without port, lower-cased, trailing dot removed
+        self.scheme = scheme  # "http" or "https" as seen by the client
+        self.client_ip = client_ip  # socket peer (after PROXY protocol), never X-Forwarded-For
+        self.client_port = client_port
+        self.entrypoint = entrypoint
+        self.tls = tls  # ssl.SSLObject of a TLS connection, else None
+        self.body = body
+        self.writer = writer
+        self.status = 0
+        self.response_hooks: list[ResponseHook] | None = None
+        self.router = ""  # qualified name of the matched router (metrics, access log)
+        self.service = ""  # qualified name of the service that answered
+        self.started = started  # loop.time() when the head was complete
+        self.extras: dict[str, Any] | None = None  # per-request state of middlewares
+
+    # -- request helpers -------------------------------------------------------------------
+    def header(self, name: bytes) -> bytes | None:
+        """First value of request header ``name`` (lower-case bytes), or None."""
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+    def header_values(self, name: bytes) -> list[bytes]:
+        return [value for key, value in self.headers if key.lower() == name]
+
+    def set_header(self, name: bytes, value: bytes) -> None:
+        """Replace every request header ``name`` (case-insensitive) with one ``value``."""
+        self.del_header(name)
+        self.headers.append((name, value))
+
+    def del_header(self, name: bytes) -> None:
+        lname = name.lower()
+        self.headers[:] = [(k, v) for k, v in self.headers if k.lower() != lname]
+
+    @property
+    def target(self) -> bytes:
+        """The request-target to send upstream: ``raw_path`` plus ``?query`` when present."""
+        return self.raw_path + b"?" + self.query if self.query else self.raw_path
+
+    # -- response helpers ------------------------------------------------------------------
+    def on_response(self, hook: ResponseHook) -> None:
+        """Register a hook that may edit the response head before it is written."""
+        if self.response_hooks is None:
+            self.response_hooks = [hook]
+        else:
+            self.response_hooks.append(hook)
+
+    def apply_hooks(self, status: int, headers: Headers) -> int:
+        """Run the response hooks (last registered = outermost middleware runs last)."""
+        hooks = self.response_hooks
+        if hooks:
+            for hook in reversed(hooks):
+                status = hook(status, headers)
+        return status
+
+    async def send_head(self, status: int, headers: Headers, reason: bytes | None = None) -> None:
+        if self.response_hooks:
+            status = self.apply_hooks(status, headers)
+        self.status = status
+        await self.writer.send_head(status, headers, reason)
+
+    async def send_body(self, data: bytes) -> None:
+        await self.writer.send_body(data)
+
+    async def end(self, trailers: Headers | None = None) -> None:
+        await self.writer.end(trailers)
+
+    async def respond(
+        self,
+        status: int,
+        body: bytes = b"",
+        headers: Headers | None = None,
+        content_type: bytes | None = b"text/plain; charset=utf-8",
+    ) -> None:
+        """Send a complete local response (used for errors, redirects, auth challenges)."""
+        head: Headers = list(headers) if headers else []
+        if content_type is not None and body and not any(k.lower() == b"content-type" for k, _ in head):
+            head.append((b"Content-Type", content_type))
+        head.append((b"Content-Length", str(len(body)).encode()))
+        await self.send_head(status, head)
+        if body and self.method != b"HEAD":
+            await self.writer.send_body(body)
+        await self.writer.end(None)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Exchange {self.method.decode()} {self.scheme}://{self.host}{self.target.decode('latin-1')} "
+            f"ep={self.entrypoint} status={self.status}>"
+        )
+
+
+REASONS: dict[int, bytes] = {
+    100: b"Continue", 101: b"Switching Protocols", 200: b"OK", 201: b"Created", 202: b"Accepted",
+    204: b"No Content", 206: b"Partial Content", 301: b"Moved Permanently", 302: b"Found",
+    303: b"See Other", 304: b"Not Modified", 307: b"Temporary Redirect", 308: b"Permanent Redirect",
+    400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden", 404: b"Not Found",
+    405: b"Method Not Allowed", 408: b"Request Timeout", 411: b"Length Required",
+    413: b"Request Entity Too Large", 414: b"URI Too Long", 415: b"Unsupported Media Type",
+    417: b"Expectation Failed", 421: b"Misdirected Request", 429: b"Too Many Requests",
+    431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 501: b"Not Implemented",
+    502: b"Bad Gateway", 503: b"Service Unavailable", 504: b"Gateway Timeout",
+    505: b"HTTP Version Not Supported",
+}
