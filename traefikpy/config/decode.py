@@ -4,9 +4,9 @@ command-line flags all become alias-keyed data, and :func:`validate` turns data 
 
 Documents are read like Traefik's file provider reads them (``paerser``): field names match
 case-insensitively, numbers and booleans are accepted where a string is expected, a null value
-leaves a field unset, YAML follows the 1.2 core schema (``on``/``yes`` and ``1:30`` stay strings),
-and a duplicate YAML key is an error.  One decision of ours: a null *section* (``api:``,
-``tls:``) enables it with defaults, as ``{}`` does.
+leaves a field (or a named section such as a router) unset, YAML follows the 1.2 core schema
+(``on``/``yes`` and ``1:30`` stay strings, as with Go's yaml.v3), and a duplicate YAML key is an
+error.  Enable a section with defaults with ``{}`` (``tls: {}``), not with a bare ``tls:``.
 
 The flat form lives in :mod:`traefikpy.config.flat` and is re-exported here.
 """
@@ -254,8 +254,6 @@ class _Conformer:
 
     def run(self, data: Any, shape: Shape, path: Path) -> Any:
         kind = shape.kind
-        if kind in ("model", "dict") and data is None:
-            return {}
         if kind == "model" and shape.model is not None and isinstance(data, Mapping):
             out: dict[str, Any] = {}
             for raw_key, value in data.items():
@@ -269,13 +267,19 @@ class _Conformer:
                     continue
                 if key != spec.alias:
                     self.renames[(*path, spec.alias)] = key
-                if value is None and spec.shape.kind not in ("model", "dict"):
-                    continue  # null leaves the field unset, like Traefik
+                if value is None:
+                    continue  # null leaves the field unset, as Traefik skips nil values
                 out[spec.alias] = self.run(value, spec.shape, (*path, spec.alias))
             return out
         if kind == "dict" and isinstance(data, Mapping):
             item = shape.item or Shape("any")
-            return {str(_as_string(k)): self.run(v, item, (*path, str(_as_string(k)))) for k, v in data.items()}
+            # a null named section (``routers: {r1: }``) is unset; a null text value is left to
+            # the model (the header maps read it as "" = remove the header)
+            return {
+                str(_as_string(k)): self.run(v, item, (*path, str(_as_string(k))))
+                for k, v in data.items()
+                if v is not None or item.kind in ("scalar", "any")
+            }
         if kind == "list" and isinstance(data, list):
             item = shape.item or Shape("any")
             return [self.run(v, item, (*path, i)) for i, v in enumerate(data)]
