@@ -512,3 +512,22 @@ def test_config_error_lists_every_problem() -> None:
     error = ConfigError([Problem("a", "x", "f", 1), Problem("b", "y", "f", 2)])
     assert str(error) == "2 configuration problems:\n  f:1: a: x\n  f:2: b: y"
     assert Locator({("a",): 3}).line("a.b[0]") == 3
+
+
+def test_static_flags_and_env_on_the_real_model() -> None:
+    """The command line and environment of a typical Traefik install decode into StaticConfig."""
+    from traefikpy.config.static import StaticConfig
+
+    args = ["--configFile=/etc/traefik.yml", "--entrypoints.web.address=:80", "--entryPoints.websecure.address", ":443",
+            "--api.insecure", "--providers.docker", "--providers.docker.exposedbydefault=false",
+            "--entrypoints.web.http.redirections.entrypoint.to=websecure"]
+    static = validate(StaticConfig, parse_flags(args, StaticConfig, skip={"configfile"}), source="flag")
+    assert (static.entry_points["web"].address, static.entry_points["websecure"].address) == (":80", ":443")
+    assert static.api is not None and static.api.insecure
+    assert static.providers is not None and static.providers.docker is not None
+    assert static.providers.docker.exposed_by_default is False
+    environ = {"TRAEFIK_ENTRYPOINTS_WEB_ADDRESS": ":8080", "TRAEFIK_API": "true",
+               "TRAEFIK_ENTRYPOINTS_WEB_FORWARDEDHEADERS_TRUSTEDIPS": "127.0.0.1,10.0.0.0/8"}
+    static = validate(StaticConfig, parse_env(environ, StaticConfig), source="env")
+    assert static.api is not None
+    assert static.entry_points["web"].forwarded_headers.trusted_ips == ["127.0.0.1", "10.0.0.0/8"]

@@ -202,11 +202,11 @@ def _load_toml(text: str, source: str) -> tuple[Any, Locator]:
     return data, _toml_lines(text)
 
 
-_FORMATS = {"yaml": "yaml", "yml": "yaml", "json": "yaml", "toml": "toml"}
+_FORMATS = {"yaml": "yaml", "yml": "yaml", "toml": "toml"}
 
 
 def load_text(text: str, fmt: str, source: str = "<string>") -> tuple[dict[str, Any], Locator]:
-    """Parse a YAML (or JSON) / TOML document; ``({}, ...)`` for an empty one.
+    """Parse a YAML or TOML document; ``({}, ...)`` for an empty one.
 
     Raises :class:`ConfigError` (with the line) on a syntax error, a duplicate YAML key or a
     document that is not a mapping.
@@ -223,7 +223,7 @@ def load_text(text: str, fmt: str, source: str = "<string>") -> tuple[dict[str, 
 
 
 def load_file(path: str | FsPath) -> tuple[dict[str, Any], Locator]:
-    """:func:`load_text` on a file; the format comes from its suffix (.yml, .yaml, .json, .toml)."""
+    """:func:`load_text` on a file; the format comes from its suffix (.yml, .yaml or .toml)."""
     file = FsPath(path)
     if file.suffix.lower().lstrip(".") not in _FORMATS:
         raise ConfigError([Problem("", f"unsupported file extension {file.suffix!r} (use .yml, .yaml or .toml)", str(file))])

@@ -319,7 +319,7 @@ def _commas_safe(values: list[Any]) -> bool:
 def _emit(value: Any, shape: Shape, path: Path, out: list[tuple[Path, str]], commas: bool) -> None:
     kind = shape.kind
     if kind in ("model", "dict") and isinstance(value, dict):
-        if not value:
+        if not value and path:
             out.append((path, "true"))
         for key, item in value.items():
             if shape.kind == "model" and shape.model is not None:
