@@ -88,7 +88,7 @@ class Cookie(_Base):
     name: str = Field("", description="Cookie name; empty derives one from the service name.")
     secure: bool = Field(False, description="Send the cookie over HTTPS only.")
     http_only: bool = Field(False, description="Hide the cookie from scripts.")
-    same_site: str = Field("", description="SameSite attribute: none, lax or strict; empty sends none.")
+    same_site: str = Field("", description="SameSite attribute: none, lax or strict; empty omits the attribute.")
     max_age: int = Field(0, description="Seconds until expiry; 0 is a session cookie, negative expires at once.")
     path: str = Field("/", description="Path attribute.")
     domain: str = Field("", description="Domain attribute.")
