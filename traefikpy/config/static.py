@@ -327,7 +327,13 @@ class Core(Model):
 
 
 class StaticConfig(Model):
-    """The whole static configuration (file, ``TRAEFIK_*`` environment and flags, merged)."""
+    """The whole static configuration (file, ``TRAEFIK_*`` environment and flags, merged).
+
+    Effective defaults: with no entry point configured, ``http`` listens on ``:80``; when
+    ``api.insecure`` is set, or ``ping`` / ``metrics.prometheus`` use the ``traefik`` entry point
+    without ``manualRouting``, and no entry point is named ``traefik``, ``traefik`` listens on
+    ``:8080``.
+    """
 
     global_: Global = Field(default_factory=Global, alias="global", description="Global switches.")
     servers_transport: ServersTransport = Field(
