@@ -4,7 +4,7 @@ flags, and the errors a user sees."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from pydantic import Field
@@ -14,6 +14,7 @@ from traefikpy.config.decode import (
     ConfigError,
     Locator,
     Problem,
+    Shape,
     flat_to_data,
     load_file,
     load_text,
@@ -21,6 +22,7 @@ from traefikpy.config.decode import (
     parse_flags,
     parse_kv,
     parse_labels,
+    shape_of,
     validate,
 )
 
@@ -531,3 +533,19 @@ def test_static_flags_and_env_on_the_real_model() -> None:
     static = validate(StaticConfig, parse_env(environ, StaticConfig), source="env")
     assert static.api is not None
     assert static.entry_points["web"].forwarded_headers.trusted_ips == ["127.0.0.1", "10.0.0.0/8"]
+
+
+SHAPE_CASES: list[tuple[str, Any, Shape]] = [
+    ("optional model", Router | None, Shape("model", model=Router)),
+    ("duration is a float scalar", Duration, Shape("scalar", scalar=float)),
+    ("list of scalars", list[str], Shape("list", item=Shape("scalar", scalar=str))),
+    ("map of models", dict[str, Server], Shape("dict", item=Shape("model", model=Server))),
+    ("plugin options", dict[str, dict[str, Any]], Shape("dict", item=Shape("dict", item=Shape("any")))),
+    ("literal", Literal["a", "b"], Shape("scalar", scalar=str)),
+    ("mixed union is free-form", str | list[str], Shape("any")),
+]
+
+
+@pytest.mark.parametrize("desc,annotation,want", SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
+def test_shape_of(desc: str, annotation: Any, want: Shape) -> None:
+    assert shape_of(annotation) == want

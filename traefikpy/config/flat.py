@@ -22,6 +22,7 @@ import enum
 import re
 import types
 import typing
+from collections import abc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -53,6 +54,8 @@ class FieldSpec:
 
 _ANY = Shape("any")
 _SCALARS = (bool, int, float, str)
+_LISTS = (list, tuple, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Set, abc.MutableSet)
+_DICTS = (dict, abc.Mapping, abc.MutableMapping)
 
 
 def shape_of(annotation: Any) -> Shape:
@@ -69,11 +72,9 @@ def shape_of(annotation: Any) -> Shape:
         return shapes[0] if all(s.kind == "scalar" for s in shapes) else _ANY
     if origin is Literal:
         return Shape("scalar", scalar=type(args[0]) if args else None)
-    if origin in (list, tuple, set, frozenset) or origin in (
-        typing.Sequence, typing.MutableSequence, typing.AbstractSet
-    ):
+    if origin in _LISTS or annotation in _LISTS:
         return Shape("list", item=shape_of(args[0]) if args else _ANY)
-    if origin in (dict, typing.Mapping, typing.MutableMapping) or annotation is dict:
+    if origin in _DICTS or annotation in _DICTS:
         return Shape("dict", item=shape_of(args[1]) if len(args) == 2 else _ANY)
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
@@ -83,8 +84,6 @@ def shape_of(annotation: Any) -> Shape:
         for scalar in _SCALARS:
             if issubclass(annotation, scalar):
                 return Shape("scalar", scalar=scalar)
-        if annotation is list:
-            return Shape("list", item=_ANY)
     if annotation is Any or annotation is object:
         return _ANY
     return Shape("scalar")
