@@ -388,6 +388,8 @@ def test_document_errors_have_paths_and_lines(fmt: str, text: str) -> None:
     with pytest.raises(ConfigError) as exc:
         validate(Root, data, source=f"dyn.{fmt}", locator=locator)
     assert sorted(_problems(exc)) == sorted(WANT_DOC_PROBLEMS[fmt])
+    lines = [p.line or 0 for p in exc.value.problems]
+    assert lines == sorted(lines)  # listed in document order
     rul_line = {"yaml": 4, "toml": 2}[fmt]
     assert f"dyn.{fmt}:{rul_line}: http.routers.r1.rul: unknown key" in str(exc.value)
 

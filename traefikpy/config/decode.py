@@ -310,6 +310,8 @@ def validate(
         problems += problems_from_validation(
             exc, conformed, source=source, line_of=locator, renames=conformer.renames
         )
+        # in document order when lines are known (stable: pydantic's order otherwise)
+        problems.sort(key=lambda p: p.line if p.line is not None else 1 << 30)
         raise ConfigError(problems) from None
     if problems:
         raise ConfigError(problems)
