@@ -1,1 +1,26 @@
-"""traefikpy/rules."""
+"""Traefik v3 HTTP router rules: parsing, matching and the indexed routing table (pure, no I/O).
+
+Flow: a router's rule text goes through :func:`parse_rule` (``lexer`` -> ``parser`` ->
+``matchers``, regexps translated by ``goregex``) into an immutable :class:`Rule`; the compiler
+builds one :class:`RoutingTable` per entrypoint from :class:`Route` entries; the server builds a
+:class:`RouteRequest` per request and calls :meth:`RoutingTable.lookup`.
+
+Modules: ``errors`` (:class:`RuleError`), ``lexer`` (Go string literals, tokens), ``parser``
+(grammar, matcher names, arity and value errors), ``matchers`` (the eleven matchers), ``goregex``
+(Go RE2 -> Python ``re``), ``rule`` (tree, compiled test, host analysis), ``request``
+(:class:`RouteRequest`, routing path, query decoding), ``table`` (:class:`RoutingTable`).
+The language reference is ``docs/rules.md``.
+"""
+
+from __future__ import annotations
+
+from traefikpy.rules.errors import RuleError
+from traefikpy.rules.parser import default_priority, parse_rule
+from traefikpy.rules.request import RouteRequest, parse_query, routing_path
+from traefikpy.rules.rule import Rule
+from traefikpy.rules.table import Route, RoutingTable
+
+__all__ = [
+    "Route", "RouteRequest", "Rule", "RuleError", "RoutingTable", "default_priority", "parse_query",
+    "parse_rule", "routing_path",
+]

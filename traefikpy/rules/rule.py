@@ -1,0 +1,151 @@
+"""A parsed rule: the matcher tree, its compiled test, and what it proves about the host.
+
+The tree is kept the way Traefik keeps it: ``!`` is pushed down to the matchers with De
+Morgan's laws, so a tree is ``and``/``or`` nodes over (possibly negated) matcher leaves.  The
+tree is compiled once into nested closures so that ``Rule.match`` costs a few calls.
+
+Host analysis (used by the routing table to index routes):
+
+* ``host_index`` is ``(exact_hosts, wildcard_keys)`` when every way the rule can match requires
+  a ``Host`` matcher: the request host must be in ``exact_hosts`` or its wildcard key (the host
+  minus its first label, e.g. ``.example.com``; ``""`` for a single-label host) must be in
+  ``wildcard_keys``.  Otherwise it is None;
+* ``hosts`` is ``exact_hosts`` when the rule can only match those exact hosts (no wildcard);
+* ``host_suffixes`` is ``wildcard_keys`` when the rule can only match through ``*.`` wildcards;
+* ``host_only`` is true when the rule is nothing but an ``||`` of ``Host`` matchers, so being
+  found in the host index already proves the match.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from traefikpy.rules.matchers import HostMatcher, Matcher, WildcardHostMatcher
+from traefikpy.rules.request import RouteRequest
+
+HostIndex = tuple[frozenset[str], frozenset[str]]
+MatchFn = Callable[[RouteRequest], bool]
+
+
+class Leaf:
+    """One matcher call, possibly negated; ``text`` is its source text (e.g. ``Host(`a`)``)."""
+
+    __slots__ = ("matcher", "negated", "text")
+
+    def __init__(self, matcher: Matcher, text: str, negated: bool = False) -> None:
+        self.matcher = matcher
+        self.text = text
+        self.negated = negated
+
+    def invert(self) -> Leaf:
+        return Leaf(self.matcher, self.text, not self.negated)
+
+    def __repr__(self) -> str:
+        return ("!" if self.negated else "") + self.text
+
+
+class Op:
+    """``and`` / ``or`` of two subtrees."""
+
+    __slots__ = ("op", "left", "right")
+
+    def __init__(self, op: str, left: Node, right: Node) -> None:
+        self.op = op
+        self.left = left
+        self.right = right
+
+    def invert(self) -> Op:
+        return Op("or" if self.op == "and" else "and", self.left.invert(), self.right.invert())
+
+    def __repr__(self) -> str:
+        return f"({self.left!r} {'&&' if self.op == 'and' else '||'} {self.right!r})"
+
+
+Node = Leaf | Op
+
+
+def compile_tree(node: Node) -> MatchFn:
+    """A function evaluating ``node`` with short-circuit ``&&``/``||``."""
+    if isinstance(node, Leaf):
+        test = node.matcher.match
+        if node.negated:
+            return lambda req: not test(req)
+        return test
+    left, right = compile_tree(node.left), compile_tree(node.right)
+    if node.op == "and":
+        return lambda req: left(req) and right(req)
+    return lambda req: left(req) or right(req)
+
+
+def leaves(node: Node) -> Iterator[Leaf]:
+    """The matcher leaves of ``node`` in source order."""
+    if isinstance(node, Leaf):
+        yield node
+    else:
+        yield from leaves(node.left)
+        yield from leaves(node.right)
+
+
+def host_index(node: Node) -> HostIndex | None:
+    """``(exact_hosts, wildcard_keys)`` that any match of ``node`` requires, or None."""
+    if isinstance(node, Leaf):
+        if node.negated:
+            return None
+        if isinstance(node.matcher, HostMatcher):
+            return frozenset((node.matcher.host,)), frozenset()
+        if isinstance(node.matcher, WildcardHostMatcher):
+            return frozenset(), frozenset((node.matcher.key,))
+        return None
+    left, right = host_index(node.left), host_index(node.right)
+    if node.op == "or":
+        if left is None or right is None:
+            return None
+        return left[0] | right[0], left[1] | right[1]
+    # "and": either side's requirement holds; keep the narrower one.
+    if left is None or right is None:
+        return left if right is None else right
+    return left if len(left[0]) + len(left[1]) <= len(right[0]) + len(right[1]) else right
+
+
+def is_host_only(node: Node) -> bool:
+    """Whether ``node`` is an ``||`` of plain (non-negated) ``Host`` matchers."""
+    if isinstance(node, Leaf):
+        return not node.negated and isinstance(node.matcher, HostMatcher | WildcardHostMatcher)
+    return node.op == "or" and is_host_only(node.left) and is_host_only(node.right)
+
+
+class Rule:
+    """A parsed, compiled rule.  Build with :func:`traefikpy.rules.parse_rule`.
+
+    ``match(req)`` tells whether the request matches; ``explain(req)`` lists every matcher call
+    (``!`` included when negated) with its own result.  Rules are immutable.
+    """
+
+    __slots__ = ("text", "tree", "match", "host_index", "hosts", "host_suffixes", "host_only")
+
+    def __init__(self, text: str, tree: Node) -> None:
+        self.text = text
+        self.tree = tree
+        self.match: MatchFn = compile_tree(tree)
+        index = host_index(tree)
+        self.host_index: HostIndex | None = index
+        self.hosts: frozenset[str] | None = index[0] if index is not None and not index[1] else None
+        self.host_suffixes: frozenset[str] | None = index[1] if index is not None and not index[0] else None
+        self.host_only = is_host_only(tree)
+
+    def explain(self, req: RouteRequest) -> list[tuple[str, bool]]:
+        """Each matcher call of the rule, in source order, with whether it holds for ``req``."""
+        result = []
+        for leaf in leaves(self.tree):
+            matched = leaf.matcher.match(req)
+            result.append((repr(leaf), matched != leaf.negated))
+        return result
+
+    def __repr__(self) -> str:
+        return f"<Rule {self.text!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Rule) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
