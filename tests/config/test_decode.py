@@ -191,8 +191,8 @@ LABEL_ERROR_CASES = [
     {
         "desc": "a list of sections needs indices",
         "labels": {"traefik.http.services.s.loadbalancer.servers": "http://a"},
-        "want": [("http.services.s.loadBalancer.servers",
-                  "a list of sections needs indexed keys, e.g. http.services.s.loadBalancer.servers[0]...", None)],
+        "want": [("http.services.s.loadbalancer.servers",
+                  "a list of sections needs indexed keys, e.g. http.services.s.loadbalancer.servers[0]...", None)],
     },
     {
         "desc": "a name where an index is expected",
@@ -209,7 +209,7 @@ LABEL_ERROR_CASES = [
     {
         "desc": "comma value and indexed items together",
         "labels": {"traefik.http.routers.r.entrypoints": "a", "traefik.http.routers.r.entrypoints[0]": "b"},
-        "want": [("http.routers.r.entryPoints", "give either one comma-separated value or indexed items, not both", None)],
+        "want": [("http.routers.r.entrypoints", "give either one comma-separated value or indexed items, not both", None)],
     },
 ]
 

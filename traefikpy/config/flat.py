@@ -132,10 +132,11 @@ def _tokens(segment: str) -> list[_Token]:
 
 
 class _Node:
-    __slots__ = ("children", "shape", "value")
+    __slots__ = ("children", "shape", "shown", "value")
 
-    def __init__(self, shape: Shape) -> None:
+    def __init__(self, shape: Shape, shown: Path) -> None:
         self.shape = shape
+        self.shown = shown  # the path as first written, for messages
         self.value: str | None = None
         self.children: dict[str | int, _Node] = {}
 
@@ -146,7 +147,7 @@ _SECTION_HINT = "a section takes true (enable with defaults) or false (disable)"
 
 class _Decoder:
     def __init__(self, model: type[BaseModel], source: str) -> None:
-        self.root = _Node(Shape("model", model=model))
+        self.root = _Node(Shape("model", model=model), ())
         self.source = source
         self.problems: list[Problem] = []
 
@@ -185,11 +186,11 @@ class _Decoder:
             shown.append(seg)
             child = node.children.get(key)
             if child is None:
-                child = node.children[key] = _Node(child_shape)
+                child = node.children[key] = _Node(child_shape, tuple(shown))
             node = child
         node.value = value
 
-    def build(self, node: _Node, shown: Path) -> Any:
+    def build(self, node: _Node) -> Any:
         kind = node.shape.kind
         if kind in ("model", "dict"):
             if node.value is not None:
@@ -197,38 +198,38 @@ class _Decoder:
                 if flag == "false":
                     return _DROP
                 if flag not in ("", "true"):
-                    self.problem(shown, f"{_SECTION_HINT}, got {node.value!r}")
+                    self.problem(node.shown, f"{_SECTION_HINT}, got {node.value!r}")
                     return _DROP
             out: dict[str | int, Any] = {}
             for key, child in node.children.items():
-                value = self.build(child, (*shown, key))
+                value = self.build(child)
                 if value is not _DROP:
                     out[key] = value
             return out
         if kind == "list":
-            return self._build_list(node, shown)
+            return self._build_list(node)
         if kind == "any" and node.children:
             keys = list(node.children)
             if all(isinstance(k, int) for k in keys):
-                return [self.build(node.children[k], (*shown, k)) for k in sorted(keys, key=int)]
+                return [self.build(node.children[k]) for k in sorted(keys, key=int)]
             if any(isinstance(k, int) for k in keys):
-                self.problem(shown, "mixes list indices and keys")
+                self.problem(node.shown, "mixes list indices and keys")
                 return _DROP
-            return {k: self.build(c, (*shown, k)) for k, c in node.children.items()}
+            return {k: self.build(c) for k, c in node.children.items()}
         return node.value
 
-    def _build_list(self, node: _Node, shown: Path) -> Any:
+    def _build_list(self, node: _Node) -> Any:
         item = node.shape.item or _ANY
         if node.children:
             if node.value is not None:
-                self.problem(shown, "give either one comma-separated value or indexed items, not both")
-            items = (self.build(node.children[k], (*shown, k)) for k in sorted(node.children, key=int))
+                self.problem(node.shown, "give either one comma-separated value or indexed items, not both")
+            items = (self.build(node.children[k]) for k in sorted(node.children, key=int))
             return [v for v in items if v is not _DROP]
         text = node.value or ""
         if not text.strip():
             return []
         if item.kind in ("model", "dict", "list"):
-            self.problem(shown, f"a list of sections needs indexed keys, e.g. {join_path(shown)}[0]...")
+            self.problem(node.shown, f"a list of sections needs indexed keys, e.g. {join_path(node.shown)}[0]...")
             return _DROP
         return [part.strip() for part in text.split(",")]
 
@@ -245,7 +246,7 @@ def flat_to_data(
     decoder = _Decoder(model, source)
     for segments, value in items:
         decoder.insert(segments, value)
-    data = decoder.build(decoder.root, ())
+    data = decoder.build(decoder.root)
     if decoder.problems:
         raise ConfigError(decoder.problems)
     return data if isinstance(data, dict) else {}
