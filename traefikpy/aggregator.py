@@ -140,7 +140,7 @@ class Aggregator:
         seen = 0
         while True:
             async with self._published:
-                await self._published.wait_for(lambda: self._merged_version != seen)
+                await self._published.wait_for(lambda seen=seen: self._merged_version != seen)  # type: ignore[misc]
                 seen = self._merged_version
                 merged = self._merged
             assert merged is not None
