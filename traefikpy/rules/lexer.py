@@ -18,6 +18,7 @@ are decoded as UTF-8 with ``surrogateescape`` so that byte-level equality is pre
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 from traefikpy.rules.errors import RuleError
@@ -39,7 +40,7 @@ EOF = "end of rule"
 _SIMPLE_ESCAPES = {
     "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", '"': '"',
 }
-_PUNCT = {"(": LPAREN, ")": RPAREN, ",": COMMA}
+_PUNCT = {"(": LPAREN, ")": RPAREN, ",": COMMA, "&&": AND, "||": OR, "!": NOT}
 # Go operators that the rule language does not support, longest first (for the error message).
 _GO_OPERATORS = (
     "==", "!=", "<=", ">=", "<-", ":=", "&^", "<<", ">>", "++", "--",
@@ -56,83 +57,71 @@ class Token(NamedTuple):
     end: int  # offset just past the token
 
 
-def _is_ident_start(ch: str) -> bool:
-    return ch == "_" or ch.isalpha()
-
-
-def _is_ident_part(ch: str) -> bool:
-    return ch == "_" or ch.isalnum()
+# One scanner for every token; group names are the token kinds.  Strings and comments are
+# matched whole here and checked (terminated? valid escapes?) in tokenize().
+_SCANNER = re.compile(
+    r"""(?P<space>[ \t\r]+)
+      | (?P<newline>\n)
+      | (?P<comment>//[^\n]*|/\*)
+      | (?P<raw>`[^`]*`?)
+      | (?P<quoted>"(?:[^"\\\n]|\\.)*"?)
+      | (?P<char>'[^'\n]*'?)
+      | (?P<ident>[^\W\d]\w*)
+      | (?P<number>\d[\w.]*)
+      | (?P<punct>[(),]|&&|\|\||!(?!=))
+    """,
+    re.VERBOSE,
+)
+_KINDS = {"ident": IDENT, "number": NUMBER, "char": CHAR}
 
 
 def tokenize(text: str) -> list[Token]:
     """All tokens of ``text``, ending with one ``EOF`` token; raises :class:`RuleError`."""
     tokens: list[Token] = []
+    append = tokens.append
     i, n = 0, len(text)
+    scan = _SCANNER.match
     while i < n:
-        ch = text[i]
-        if ch in " \t\r\n":
-            if ch == "\n" and tokens and tokens[-1].kind in _ENDS_LINE:
-                tokens.append(Token(END_LINE, "\n", i, i + 1))
-            i += 1
-            continue
-        if text.startswith("//", i):
-            i = text.find("\n", i)
-            if i < 0:
-                i = n
-            continue
-        if text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            if close < 0:
-                raise RuleError(text, i, f"unterminated comment at position {i}")
-            if "\n" in text[i:close] and tokens and tokens[-1].kind in _ENDS_LINE:
-                tokens.append(Token(END_LINE, "\n", i, close + 2))
-            i = close + 2
-            continue
-        if ch == "`":
-            close = text.find("`", i + 1)
-            if close < 0:
-                raise RuleError(text, i, f"unterminated backtick string at position {i}")
-            tokens.append(Token(STRING, text[i + 1 : close].replace("\r", ""), i, close + 1))
-            i = close + 1
-        elif ch == '"':
-            value, i_end = _interpreted_string(text, i)
-            tokens.append(Token(STRING, value, i, i_end))
-            i = i_end
-        elif ch == "'":
-            close = text.find("'", i + 1)
-            end = n if close < 0 else close + 1
-            tokens.append(Token(CHAR, text[i:end], i, end))
-            i = end
-        elif _is_ident_start(ch):
-            j = i + 1
-            while j < n and _is_ident_part(text[j]):
-                j += 1
-            tokens.append(Token(IDENT, text[i:j], i, j))
-            i = j
-        elif ch.isdigit():
-            j = i + 1
-            while j < n and (text[j].isalnum() or text[j] in "._"):
-                j += 1
-            tokens.append(Token(NUMBER, text[i:j], i, j))
-            i = j
-        elif ch in _PUNCT:
-            tokens.append(Token(_PUNCT[ch], ch, i, i + 1))
-            i += 1
-        elif text.startswith("&&", i):
-            tokens.append(Token(AND, "&&", i, i + 2))
-            i += 2
-        elif text.startswith("||", i):
-            tokens.append(Token(OR, "||", i, i + 2))
-            i += 2
-        elif ch == "!" and not text.startswith("!=", i):
-            tokens.append(Token(NOT, "!", i, i + 1))
-            i += 1
-        else:  # not part of the rule language; the parser reports it in context
-            op = next((op for op in _GO_OPERATORS if text.startswith(op, i)), ch)
-            tokens.append(Token(OTHER, op, i, i + len(op)))
+        found = scan(text, i)
+        if found is None:  # not part of the rule language; the parser reports it in context
+            op = next((op for op in _GO_OPERATORS if text.startswith(op, i)), text[i])
+            append(Token(OTHER, op, i, i + len(op)))
             i += len(op)
-    tokens.append(Token(EOF, "", n, n))
+            continue
+        kind, value, end = found.lastgroup, found.group(), found.end()
+        if kind == "space":
+            pass
+        elif kind == "newline" or kind == "comment":
+            if value == "/*":
+                close = text.find("*/", i + 2)
+                if close < 0:
+                    raise RuleError(text, i, f"unterminated comment at position {i}")
+                end = close + 2
+                value = text[i:end]
+            if "\n" in value and tokens and tokens[-1].kind in _ENDS_LINE:
+                append(Token(END_LINE, "\n", i, end))
+        elif kind == "raw":
+            if len(value) < 2 or value[-1] != "`":
+                raise RuleError(text, i, f"unterminated backtick string at position {i}")
+            append(Token(STRING, value[1:-1].replace("\r", ""), i, end))
+        elif kind == "quoted":
+            if len(value) < 2 or value[-1] != '"' or (value.endswith('\\"') and _odd_backslashes(value)):
+                raise RuleError(text, i, f"unterminated double-quoted string at position {i}")
+            body = value[1:-1]
+            append(Token(STRING, _unescape(text, i, body) if "\\" in body else body, i, end))
+        elif kind == "punct":
+            append(Token(_PUNCT[value], value, i, end))
+        else:
+            append(Token(_KINDS[kind or ""], value, i, end))
+        i = end
+    append(Token(EOF, "", n, n))
     return tokens
+
+
+def _odd_backslashes(quoted: str) -> bool:
+    """Whether the closing quote of ``quoted`` is escaped (preceded by an odd run of ``\\``)."""
+    run = len(quoted) - 1 - len(quoted[:-1].rstrip("\\"))
+    return run % 2 == 1
 
 
 def describe_other(tok: Token) -> str:
@@ -144,43 +133,40 @@ def describe_other(tok: Token) -> str:
             f"use '&&', '||', '!' and parentheses{hint}")
 
 
-def _interpreted_string(text: str, start: int) -> tuple[str, int]:
-    """Decode the double-quoted Go string starting at ``start``; returns (value, end)."""
+def _unescape(text: str, start: int, body: str) -> str:
+    """Decode the Go escapes of a double-quoted string's ``body`` (it starts at ``start + 1``)."""
     out = bytearray()
-    i, n = start + 1, len(text)
-    while True:
-        if i >= n or text[i] == "\n":
-            raise RuleError(text, start, f"unterminated double-quoted string at position {start}")
-        ch = text[i]
-        if ch == '"':
-            return out.decode("utf-8", "surrogateescape"), i + 1
+    i, n = 0, len(body)
+    while i < n:
+        ch = body[i]
         if ch != "\\":
             out += ch.encode("utf-8", "surrogatepass")
             i += 1
             continue
-        esc = text[i + 1] if i + 1 < n else ""
+        at = start + 1 + i
+        esc = body[i + 1]
         if esc in _SIMPLE_ESCAPES:
             out += _SIMPLE_ESCAPES[esc].encode()
             i += 2
-        elif esc in "01234567" and esc:
-            digits = text[i + 1 : i + 4]
+        elif esc in "01234567":
+            digits = body[i + 1 : i + 4]
             if len(digits) < 3 or any(d not in "01234567" for d in digits) or int(digits, 8) > 255:
-                raise RuleError(text, i, f"invalid octal escape in string at position {i}")
+                raise RuleError(text, at, f"invalid octal escape in string at position {at}")
             out.append(int(digits, 8))
             i += 4
         elif esc in ("x", "u", "U"):
             width = {"x": 2, "u": 4, "U": 8}[esc]
-            digits = text[i + 2 : i + 2 + width]
+            digits = body[i + 2 : i + 2 + width]
             if len(digits) < width or any(d not in "0123456789abcdefABCDEF" for d in digits):
-                raise RuleError(text, i, f"invalid \\{esc} escape in string at position {i}")
+                raise RuleError(text, at, f"invalid \\{esc} escape in string at position {at}")
             value = int(digits, 16)
             if esc == "x":
                 out.append(value)
             elif value > 0x10FFFF or 0xD800 <= value <= 0xDFFF:
-                raise RuleError(text, i, f"escape is an invalid Unicode code point at position {i}")
+                raise RuleError(text, at, f"escape is an invalid Unicode code point at position {at}")
             else:
                 out += chr(value).encode()
             i += 2 + width
         else:
-            shown = esc if esc else "end of rule"
-            raise RuleError(text, i, f"unknown escape sequence '\\{shown}' in string at position {i}")
+            raise RuleError(text, at, f"unknown escape sequence '\\{esc}' in string at position {at}")
+    return out.decode("utf-8", "surrogateescape")

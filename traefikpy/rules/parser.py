@@ -18,6 +18,7 @@ must be a non-empty string, and each matcher takes a fixed number of them.
 from __future__ import annotations
 
 import difflib
+import re
 
 from traefikpy.rules import lexer
 from traefikpy.rules.errors import RuleError
@@ -188,8 +189,23 @@ class _Parser:
         return Leaf(matcher, call_text)
 
 
+# The most common rule shape, a single one-argument call such as Host(`example.com`), skips the
+# tokenizer; anything unusual (including every error) goes through the full parser.
+_SIMPLE_CALL = re.compile(r"([A-Za-z]+)\(`([^`]+)`\)")
+
+
 def parse_rule(text: str) -> Rule:
     """Parse and compile a Traefik v3 HTTP router rule; raises :class:`RuleError`."""
+    simple = _SIMPLE_CALL.fullmatch(text)
+    if simple is not None:
+        name = _NAMES.get(simple.group(1))
+        if name is not None and 1 in MATCHERS[name].arities and "\r" not in text:
+            try:
+                matcher = MATCHERS[name].build([simple.group(2)])
+            except MatcherValueError:
+                pass
+            else:
+                return Rule(text, Leaf(matcher, text))
     return _Parser(text).parse()
 
 
