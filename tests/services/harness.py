@@ -14,6 +14,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+from multidict import CIMultiDictProxy
 
 from traefikpy.proxy.http import Exchange, Handler, Headers
 from traefikpy.services import NoHealthyServer, Server
@@ -304,6 +305,6 @@ async def wait_for(predicate: Callable[[], bool], timeout: float = 3.0, step: fl
         await asyncio.sleep(step)
 
 
-async def get(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> tuple[int, str, aiohttp.typedefs.LooseHeaders]:
+async def get(session: aiohttp.ClientSession, url: str, **kwargs: Any) -> tuple[int, str, CIMultiDictProxy[str]]:
     async with session.get(url, **kwargs) as response:
         return response.status, await response.text(), response.headers

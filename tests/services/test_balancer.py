@@ -152,7 +152,7 @@ async def test_leasttime_prefers_the_faster_server() -> None:
         await ex.respond(200, server.url.encode())
 
     lb = build_load_balancer("app", [ServerSpec("http://slow"), ServerSpec("http://fast")], timed, strategy="leasttime")
-    answers = Counter()
+    answers: Counter[str] = Counter()
     for _ in range(20):
         ex = make_exchange()
         await lb(ex)

@@ -196,7 +196,8 @@ class GrpcHealthServer:
         while data := await reader.read(65536):
             for event in conn.receive_data(data):
                 if isinstance(event, h2.events.RequestReceived):
-                    self.paths.append(dict(event.headers)[":path"])
+                    headers = {str(k): str(v) for k, v in event.headers}  # header_encoding: str
+                    self.paths.append(headers[":path"])
                 elif isinstance(event, h2.events.DataReceived):
                     conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
                 elif isinstance(event, h2.events.StreamEnded):

@@ -43,7 +43,7 @@ def test_set_cookie_format(desc: str, cookie: StickyCookie, expected: str) -> No
     assert cookie.header_value("v") == expected.encode()
 
 
-FROM_MAPPING = [
+FROM_MAPPING: list[tuple[str, dict[str, object] | None, StickyCookie | None]] = [
     ("no sticky", None, None),
     ("sticky without cookie", {}, None),
     ("empty cookie enables stickiness", {"cookie": {}}, StickyCookie()),
