@@ -98,14 +98,19 @@ def parse_query(query: bytes) -> list[tuple[str, str]]:
 def parse_client_ip(text: str) -> tuple[int, int] | None:
     """``(4 or 6, integer address)`` of a peer address; IPv4-mapped IPv6 becomes IPv4.
 
-    A zone (``fe80::1%eth0``) is ignored, as Traefik's checker does; None if not an address.
+    A port (``10.0.0.1:8456``, ``[::1]:8456``) and a zone (``fe80::1%eth0``) are ignored, as
+    Traefik's remote-address strategy and checker do; None if not an address.
     """
+    if text.startswith("["):
+        text = text[1:].partition("]")[0]
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
     if "%" in text:
         text = text.partition("%")[0]
     try:
         if ":" not in text:
             return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
-        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text.strip("[]")), "big")
+        value = int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
     except (OSError, ValueError):
         return None
     if value >> 32 == 0xFFFF:
