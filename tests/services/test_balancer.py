@@ -187,3 +187,15 @@ def test_repr_is_informative() -> None:
                              strategy="P2C", sticky=StickyCookie(name="s"))
     lb.servers[0].set_up(False)
     assert repr(lb) == "<LoadBalancer app@file p2c servers=2 up=1 sticky=s>"
+
+
+SPECS = [
+    ("url only", {"url": "http://a"}, ServerSpec("http://a")),
+    ("all keys", {"url": "http://a/", "weight": 3, "preservePath": True}, ServerSpec("http://a/", 3, True)),
+    ("explicit null weight means 1", {"url": "http://a", "weight": None}, ServerSpec("http://a", 1)),
+]
+
+
+@pytest.mark.parametrize(("desc", "data", "expected"), SPECS, ids=[c[0] for c in SPECS])
+def test_server_spec_from_mapping(desc: str, data: dict[str, object], expected: ServerSpec) -> None:
+    assert ServerSpec.from_mapping(data) == expected

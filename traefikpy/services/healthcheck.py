@@ -293,7 +293,11 @@ class HealthRegistry:
     def session(self) -> aiohttp.ClientSession:
         """The HTTP client of the checkers (created on first use, inside the loop)."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar())
+            # No connection cap: every server of every service may be probed at the same tick, and
+            # waiting for a pooled connection would count against the probe's timeout.
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=0), cookie_jar=aiohttp.DummyCookieJar()
+            )
         return self._session
 
     async def close(self) -> None:
