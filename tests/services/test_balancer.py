@@ -199,3 +199,21 @@ SPECS = [
 @pytest.mark.parametrize(("desc", "data", "expected"), SPECS, ids=[c[0] for c in SPECS])
 def test_server_spec_from_mapping(desc: str, data: dict[str, object], expected: ServerSpec) -> None:
     assert ServerSpec.from_mapping(data) == expected
+
+
+async def test_hrw_client_follows_health_changes() -> None:
+    lb = build_load_balancer("app", [ServerSpec(f"http://10.0.0.{i}") for i in range(5)], answering("lb"), strategy="hrw")
+
+    async def server_for(ip: str) -> bytes:
+        ex = make_exchange(client_ip=ip)
+        await lb(ex)
+        return writer_of(ex).body
+
+    home = await server_for("203.0.113.7")
+    assert await server_for("203.0.113.7") == home  # remembered answer
+    owner = next(s for s in lb.servers if home.endswith(s.url.encode()))
+    owner.set_up(False)
+    moved = await server_for("203.0.113.7")
+    assert moved != home
+    owner.set_up(True)
+    assert await server_for("203.0.113.7") == home

@@ -153,9 +153,14 @@ class HrwPicker(Generic[T]):
     """Traefik's ``hrw``: weighted rendezvous hashing of the client IP."""
 
     name = "hrw"
+    CACHE_SIZE = 8192
 
     def __init__(self, items: Sequence[T], name_of: Callable[[T], str]) -> None:
         self._keys = {id(item): name_of(item).encode() for item in items}
+        # client IP -> (pickable list it was computed for, winner).  Balancers build a new
+        # pickable list on every health change, so identity tells whether the answer still holds;
+        # hashing every server name in Python per request would cost ~5 us per server.
+        self._cache: dict[str, tuple[Sequence[T], T]] = {}
 
     def score(self, item: T, ip_hash: int) -> float:
         value = fnv1a64(self._keys[id(item)], ip_hash)
@@ -169,6 +174,9 @@ class HrwPicker(Generic[T]):
     def pick(self, pickable: Sequence[T], client_ip: str) -> T:
         if not pickable:
             raise NoHealthyServer()
+        cached = self._cache.get(client_ip)
+        if cached is not None and cached[0] is pickable:
+            return cached[1]
         ip_hash = fnv1a64(client_ip.encode())
         best = pickable[0]
         best_score = -1.0
@@ -176,6 +184,9 @@ class HrwPicker(Generic[T]):
             score = self.score(item, ip_hash)
             if score > best_score:
                 best, best_score = item, score
+        if len(self._cache) >= self.CACHE_SIZE:
+            self._cache.clear()
+        self._cache[client_ip] = (pickable, best)
         return best
 
 
