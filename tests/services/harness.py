@@ -8,6 +8,7 @@ exercised over real sockets; the lead swaps in the real forwarder at integration
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,10 +129,12 @@ class Backend:
     health_seen: list[Seen] = field(default_factory=list)
     port: int = 0
     runner: web.AppRunner | None = None
+    ssl_context: ssl.SSLContext | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def hits(self) -> int:
@@ -161,7 +164,7 @@ class Backend:
         app.router.add_route("*", "/{tail:.*}", self._any)
         self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         self.port = self.runner.addresses[0][1]
         return self

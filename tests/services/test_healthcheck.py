@@ -4,6 +4,7 @@ registry that keeps server state across graph swaps."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -11,6 +12,7 @@ import h2.config
 import h2.connection
 import h2.events
 import pytest
+import trustme
 
 from tests.services.conftest import BackendFactory, FrontFactory
 from tests.services.harness import AiohttpForward, answering, get, wait_for
@@ -135,6 +137,21 @@ async def test_unhealthy_interval_checks_down_servers_more_often(backend: Backen
     assert len(server.health_seen) == probes  # up again: only the 60s loop would probe it
 
 
+async def test_https_probe_uses_the_transport_tls_settings(backend: BackendFactory, registry: HealthRegistry) -> None:
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    secure = await backend("secure", ssl_context=server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    check = HealthCheckConfig(path="/health", interval=0.05)
+    trusted = build_load_balancer("trusted", [ServerSpec(secure.url)], answering("x"), registry=registry, health_check=check, ssl=client_context)
+    untrusted = build_load_balancer("untrusted", [ServerSpec(secure.url)], answering("x"), registry=registry, health_check=check)
+    await wait_for(lambda: not untrusted.up)  # unknown CA: the probe fails
+    assert trusted.up
+    assert len(secure.health_seen) >= 1
+
+
 async def test_unreachable_server_goes_down(registry: HealthRegistry, unused_port: int) -> None:
     lb = build_load_balancer("app", [ServerSpec(f"http://127.0.0.1:{unused_port}")], answering("x"), registry=registry,
                              health_check=HealthCheckConfig(path="/health", interval=0.05))
@@ -246,3 +263,20 @@ def test_serving_status(desc: str, frame: bytes, status: int) -> None:
 def test_serving_status_rejects_bad_frames(frame: bytes) -> None:
     with pytest.raises(ValueError):
         serving_status(frame)
+
+
+def test_checkers_acquired_before_the_loop_start_later() -> None:
+    registry = HealthRegistry()
+    config = HealthCheckConfig(path="/health", interval=60)
+    build_load_balancer("early", [ServerSpec("http://127.0.0.1:9")], answering("x"), registry=registry, health_check=config)
+    checker = registry.checker("early", config)
+    assert checker is not None and not checker.running
+
+    async def later() -> bool:
+        registry.start()
+        running = checker.running
+        await registry.close()
+        return running
+
+    assert asyncio.run(later())
+    assert not checker.running
