@@ -10,6 +10,7 @@ from tests.services.conftest import BackendFactory, FrontFactory
 from tests.services.harness import (
     AiohttpForward,
     Backend,
+    MemoryWriter,
     Recording,
     answering,
     get,
@@ -172,3 +173,22 @@ def test_repr() -> None:
     main = build_load_balancer("main", [ServerSpec("http://a")], answering("x"))
     service = build_failover("app", main, Recording("fb"), errors=FailoverErrors(((500, 504),)))
     assert repr(service) == "<Failover app main=main(up) fallback=fb(up) errors=[(500, 504)]>"
+
+
+async def test_status_catching_writer_passes_other_writer_features_through() -> None:
+    class HijackingWriter(MemoryWriter):
+        hijacked = False
+
+        def hijack(self) -> str:
+            self.hijacked = True
+            return "socket"
+
+    async def upgrading(ex: Exchange) -> None:
+        await ex.send_head(101, [(b"Upgrade", b"websocket")])
+        assert ex.writer.hijack() == "socket"  # type: ignore[attr-defined]
+
+    writer = HijackingWriter()
+    ex = make_exchange()
+    ex.writer = writer
+    await build_failover("app", upgrading, Recording("fb"), errors=FailoverErrors(((500, 599),)))(ex)
+    assert writer.status == 101 and writer.hijacked

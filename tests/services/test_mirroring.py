@@ -181,3 +181,16 @@ async def test_memory_writer_untouched_by_mirrors() -> None:
     await service(ex)
     assert (writer_of(ex).status, writer_of(ex).body) == (200, b"main")
     assert repr(service).startswith("<Mirroring svc main=main [m:100%] body=True max=-1")
+
+
+async def test_upgrade_requests_are_not_mirrored() -> None:
+    mirror = Recording("mirror")
+    service = build_mirroring("svc", Recording("main"), [("m", mirror, 100)])
+    ex = make_exchange(headers=[(b"Host", b"a")])
+    if not hasattr(ex, "upgrade"):
+        pytest.skip("Exchange has no upgrade field yet")
+    ex.upgrade = b"websocket"
+    await service(ex)
+    await asyncio.sleep(0.02)
+    assert mirror.calls == 0
+    assert writer_of(ex).body == b"main"

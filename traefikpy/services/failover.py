@@ -87,6 +87,10 @@ class _CatchingWriter:
         if not self.caught:
             await self._inner.end(trailers)
 
+    def __getattr__(self, name: str) -> Any:
+        # Anything else a writer offers (e.g. ``hijack`` after a 101) is the inner writer's.
+        return getattr(self._inner, name)
+
 
 class Failover(StatusNode):
     """A ``failover`` service handler."""

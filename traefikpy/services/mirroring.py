@@ -11,7 +11,8 @@ main service untouched (what was read, then the rest of the stream) and not mirr
 
 Mirrors never slow down or fail the main response: they start after the main service is done, as
 background tasks with their own timeout, at most ``max_pending`` at once (beyond that copies are
-dropped and counted); their responses are discarded and their errors only counted.
+dropped and counted); their responses are discarded and their errors only counted.  Upgrade
+requests (WebSocket) are not mirrored.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ class Mirroring(StatusNode):
         return chosen
 
     async def __call__(self, ex: Exchange) -> None:
-        chosen = self._select()
+        # An upgrade (WebSocket) takes over the client connection: a copy could not follow it.
+        chosen = self._select() if not getattr(ex, "upgrade", b"") else []
         if not chosen:
             await self.main(ex)
             return

@@ -104,6 +104,8 @@ def copy_exchange(ex: Exchange, body: Body, writer: ResponseWriter, headers: Hea
         started=ex.started,
     )
     copy.router = ex.router
+    if hasattr(copy, "upgrade"):
+        copy.upgrade = b""  # a copy never takes over the client connection
     return copy
 
 
