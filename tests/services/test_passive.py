@@ -8,11 +8,13 @@ import aiohttp
 import pytest
 
 from tests.services.conftest import BackendFactory, FrontFactory
-from tests.services.harness import AiohttpForward, get, wait_for
+from tests.services.harness import AiohttpForward, get, make_exchange, wait_for
+from traefikpy.proxy.http import Exchange
 from traefikpy.services import (
     HealthCheckConfig,
     HealthRegistry,
     PassiveHealthConfig,
+    Server,
     ServerSpec,
     build_load_balancer,
 )
@@ -91,3 +93,16 @@ async def test_with_active_check_passive_does_not_restore(backend: BackendFactor
     assert lb.servers[0].passive_timer is None  # no timer: the active check decides
     bad.health_status = 200
     await wait_for(lambda: lb.servers[0].up, timeout=2)
+
+
+async def test_client_gone_is_not_the_servers_fault() -> None:
+    class ClientGone(Exception):
+        status = 499
+
+    async def gone(ex: Exchange, server: Server) -> None:
+        raise ClientGone()
+
+    lb = build_load_balancer("app", [ServerSpec("http://a")], gone, passive=PassiveHealthConfig(10.0, 1))
+    with pytest.raises(ClientGone):
+        await lb(make_exchange())
+    assert lb.servers[0].up

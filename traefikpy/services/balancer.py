@@ -148,10 +148,11 @@ class LoadBalancer(StatusNode):
             if ex.status == 0:
                 trim_hooks(ex, mark)
             raise
-        except BaseException:
+        except BaseException as exc:
             if ex.status == 0:
                 trim_hooks(ex, mark)
-                if passive is not None:
+                # The error's status hint: a client that went away (499) is not the server's fault.
+                if passive is not None and getattr(exc, "status", 502) >= 500:
                     passive.failure(server)
             elif passive is not None:
                 self._judge(passive, server, observed)

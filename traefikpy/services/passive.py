@@ -1,7 +1,7 @@
 """Passive health checks (``passiveHealthCheck``): real traffic marks servers down.
 
 A forwarded request *fails* when the upstream could not be reached (the forward step raised before
-anything was sent) or answered with a 5xx status.  Any other answer clears the server's failures:
+anything was sent, with a 5xx status hint or none) or answered with a 5xx status.  Any other answer clears the server's failures:
 Traefik counts *consecutive* failures.  When ``maxFailedAttempts`` failures (default 1) fall within
 ``failureWindow`` (default 10s) the server is marked down; it comes back up once the window has
 passed, unless the service also has an active health check, which then decides when it is up.
