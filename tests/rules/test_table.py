@@ -154,18 +154,24 @@ def test_introspection() -> None:
     assert RoutingTable([]).lookup(req()) is None
 
 
-def _mean_lookup_seconds(built: RoutingTable[int], requests: list[RouteRequest]) -> float:
-    """Best of three timed passes over ``requests`` (robust against a busy machine)."""
-    best = float("inf")
-    for _ in range(3):
-        start = time.perf_counter()
-        for request in requests:
-            built.lookup(request)
-        best = min(best, (time.perf_counter() - start) / len(requests))
-    return best
+def _lookup_seconds(built: RoutingTable[int], requests: list[RouteRequest]) -> float:
+    """Mean seconds per lookup over one pass of ``requests``."""
+    start = time.perf_counter()
+    for request in requests:
+        built.lookup(request)
+    return (time.perf_counter() - start) / len(requests)
 
 
 def test_lookup_cost_is_flat_from_10_to_100000_host_routes() -> None:
+    """Lookup must not depend on the number of routes.
+
+    The absolute bound uses 2,000 requests scattered over the 100,000 hosts.  The 3x comparison
+    gives both tables the same working set (the same number of distinct hosts, spread over the
+    table), so that it measures the algorithm, not the CPU caches: on a small VM a dict of
+    100,000 entries costs a few hundred ns per random access by memory latency alone, more than
+    a whole lookup in a 10-route table.  A scan over the routes would still be ~10,000x slower.
+    Passes are interleaved and the best of five is kept, to stay robust on a busy machine.
+    """
     def build(count: int) -> RoutingTable[int]:
         return RoutingTable([Route(f"r{i}", parse_rule(f"Host(`h{i}.example`)"), 0, i) for i in range(count)])
 
@@ -177,10 +183,16 @@ def test_lookup_cost_is_flat_from_10_to_100000_host_routes() -> None:
         if gc_was_enabled:
             gc.enable()
     lookups = 2_000
-    small_requests = [req(f"http://h{i % 10}.example/") for i in range(lookups)]
-    large_requests = [req(f"http://h{(i * 7919) % 100_000}.example/") for i in range(lookups)]
-    assert large.lookup(large_requests[1]) == 7919 and small.lookup(small_requests[3]) == 3
-    small_cost = _mean_lookup_seconds(small, small_requests)
-    large_cost = _mean_lookup_seconds(large, large_requests)
-    assert large_cost < 50e-6, f"{large_cost * 1e6:.1f} us per lookup with 100,000 routes"
-    assert large_cost < 3 * small_cost + 1e-6, f"{large_cost * 1e9:.0f} ns vs {small_cost * 1e9:.0f} ns"
+    scattered = [req(f"http://h{(i * 7919) % 100_000}.example/") for i in range(lookups)]
+    small_set = [req(f"http://h{i % 10}.example/") for i in range(lookups)]
+    large_set = [req(f"http://h{(i % 10) * 9_973}.example/") for i in range(lookups)]
+    assert large.lookup(scattered[1]) == 7919 and small.lookup(small_set[3]) == 3
+    assert large.lookup(large_set[2]) == 19_946
+
+    scattered_cost = min(_lookup_seconds(large, scattered) for _ in range(3))
+    assert scattered_cost < 50e-6, f"{scattered_cost * 1e6:.1f} us per lookup with 100,000 routes"
+    small_cost = large_cost = float("inf")
+    for _ in range(5):
+        small_cost = min(small_cost, _lookup_seconds(small, small_set))
+        large_cost = min(large_cost, _lookup_seconds(large, large_set))
+    assert large_cost < 3 * small_cost, f"{large_cost * 1e9:.0f} ns vs {small_cost * 1e9:.0f} ns"

@@ -18,7 +18,9 @@ host, and every bucket records, for each of its routes, how many generic routes 
 (``cut``).  Lookup is then: one dict get, and one merged walk of the bucket and the generic list
 in global priority order, stopping at the first match -- no per-request sorting, no memory
 multiplied by the number of hosts.  Routes whose rule is only ``Host`` matchers (``host_only``)
-are accepted from their bucket without evaluating the rule at all.
+are accepted from their bucket without evaluating the rule at all, and when such a route comes
+first in its bucket with no generic route before it, the answer is stored with the bucket: the
+lookup is then a single dict get.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ class _Entry(Generic[T]):
 
 
 _Bucket = tuple[tuple[int, _Entry[T]], ...]
+# What a host maps to: the answer when it is already known at build time (the first candidate
+# is a Host-only rule with no generic route before it), else _UNKNOWN; and the bucket.
+_Slot = tuple[object, _Bucket[T]]
+_UNKNOWN = object()
+_EMPTY: _Slot[object] = (_UNKNOWN, ())
 
 
 class RoutingTable(Generic[T]):
@@ -82,29 +89,35 @@ class RoutingTable(Generic[T]):
                 wild.setdefault(key, []).append(entry)
         generic_keys = [entry.key for entry in generic]
         self._generic: tuple[_Entry[T], ...] = tuple(generic)
-        self._wild: dict[str, _Bucket[T]] = {
-            key: _with_cuts(bucket, generic_keys) for key, bucket in wild.items()
-        }
-        self._exact: dict[str, _Bucket[T]] = {}
+        self._wild: dict[str, _Slot[T]] = {key: _slot(bucket, generic_keys) for key, bucket in wild.items()}
+        self._exact: dict[str, _Slot[T]] = {}
         for host, bucket in exact.items():
             covering = wild.get(wildcard_key(host)) if host else None
             if covering:  # merge the wildcard routes that also cover this host
                 seen = {id(entry) for entry in bucket}
                 bucket = sorted(bucket + [e for e in covering if id(e) not in seen], key=lambda e: e.key)
-            self._exact[host] = _with_cuts(bucket, generic_keys)
+            self._exact[host] = _slot(bucket, generic_keys)
         self._count = len(entries)
 
-    def _bucket(self, req: RouteRequest) -> _Bucket[T]:
-        """The host-indexed routes that may match ``req`` (empty for an empty host)."""
+    def _slot(self, req: RouteRequest) -> _Slot[T]:
+        """The host-indexed routes that may match ``req`` (none for an empty host)."""
         host = req.host
-        bucket = self._exact.get(host)
-        if bucket is None and self._wild and host:
-            bucket = self._wild.get(wildcard_key(host))
-        return bucket or ()
+        slot = self._exact.get(host)
+        if slot is None:
+            slot = self._wild.get(wildcard_key(host)) if self._wild and host else None
+            if slot is None:
+                return _EMPTY  # type: ignore[return-value]
+        return slot
 
     def lookup(self, req: RouteRequest) -> T | None:
         """The target of the highest-priority route whose rule matches ``req``, or None."""
-        bucket = self._bucket(req)
+        # The common case (an exact host) without a method call: this is the per-request hot path.
+        slot = self._exact.get(req.host)
+        if slot is None:
+            slot = self._slot(req)
+        known, bucket = slot
+        if known is not _UNKNOWN:
+            return known  # type: ignore[return-value]
         generic = self._generic
         pos = 0
         for cut, entry in bucket:
@@ -124,7 +137,7 @@ class RoutingTable(Generic[T]):
         """Every route :meth:`lookup` may try for ``req``, in try order, with its result and the
         result of each of its matcher calls: ``(name, priority, matched, rule.explain(req))``.
         Routes of other hosts are left out (they cannot match)."""
-        bucket = self._bucket(req)
+        bucket = self._slot(req)[1]
         order: list[_Entry[T]] = []
         pos = 0
         for cut, entry in bucket:
@@ -139,8 +152,8 @@ class RoutingTable(Generic[T]):
     def routes(self) -> list[Route[T]]:
         """All routes in global priority order."""
         entries: dict[int, _Entry[T]] = {id(e): e for e in self._generic}
-        for buckets in (self._exact, self._wild):
-            for bucket in buckets.values():
+        for slots in (self._exact, self._wild):
+            for _, bucket in slots.values():
                 entries.update((id(e), e) for _, e in bucket)
         return [e.route for e in sorted(entries.values(), key=lambda e: e.key)]
 
@@ -154,6 +167,9 @@ class RoutingTable(Generic[T]):
         )
 
 
-def _with_cuts(bucket: list[_Entry[T]], generic_keys: list[SortKey]) -> _Bucket[T]:
-    """Pair each entry with the number of generic routes that sort before it."""
-    return tuple((bisect_left(generic_keys, entry.key), entry) for entry in bucket)
+def _slot(bucket: list[_Entry[T]], generic_keys: list[SortKey]) -> _Slot[T]:
+    """Pair each entry with the number of generic routes that sort before it (its ``cut``), and
+    resolve the answer now when the first candidate is a Host-only rule that nothing precedes."""
+    cuts = tuple((bisect_left(generic_keys, entry.key), entry) for entry in bucket)
+    first_cut, first = cuts[0]
+    return (first.target if first_cut == 0 and first.host_only else _UNKNOWN), cuts
