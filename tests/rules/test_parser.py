@@ -18,15 +18,15 @@ TREES = [
                  id="and binds tighter than or, left"),
     pytest.param("(Host(`a`) || Host(`b`)) && Path(`/c`)", "((Host(`a`) || Host(`b`)) && Path(`/c`))",
                  id="parentheses override precedence"),
-    pytest.param("Host(`a`) || Host(`b`) || Host(`c`)", "((Host(`a`) || Host(`b`)) || Host(`c`))",
-                 id="or is left-associative"),
+    pytest.param("Host(`a`) || Host(`b`) || Host(`c`)", "(Host(`a`) || Host(`b`) || Host(`c`))",
+                 id="or chain is flat"),
     pytest.param("!Host(`a`) && Path(`/b`)", "(!Host(`a`) && Path(`/b`))", id="not binds tighter than and"),
     pytest.param("!(Host(`a`) || Host(`b`))", "(!Host(`a`) && !Host(`b`))", id="not over or (De Morgan)"),
     pytest.param("!(Host(`a`) && !Path(`/b`))", "(!Host(`a`) || Path(`/b`))", id="not over and with inner not"),
     pytest.param("!!Host(`a`)", "Host(`a`)", id="double not"),
     pytest.param("!(!(Host(`a`) && Pathprefix(`/c`)))", "(Host(`a`) && Pathprefix(`/c`))", id="nested not"),
     pytest.param("host(`a`) && PATH(`/b`) && Pathprefix(`/c`) && PathPrefix(`/d`)",
-                 "(((host(`a`) && PATH(`/b`)) && Pathprefix(`/c`)) && PathPrefix(`/d`))",
+                 "(host(`a`) && PATH(`/b`) && Pathprefix(`/c`) && PathPrefix(`/d`))",
                  id="lower, UPPER, Title and canonical names"),
     pytest.param("Host(`a`,)", "Host(`a`,)", id="trailing comma in arguments"),
     pytest.param("Host ( `a` )", "Host ( `a` )", id="spaces inside the call"),
@@ -201,6 +201,18 @@ def test_explain_lists_every_matcher_with_negation() -> None:
     request: RouteRequest = req("http://a/x", method="GET")
     assert rule.explain(request) == [("Host(`a`)", True), ("!Path(`/x`)", False), ("!Method(`POST`)", True)]
     assert rule.match(request) is False
+
+
+def test_long_and_deep_rules() -> None:
+    many_hosts = " || ".join(f"Host(`h{i}.example`)" for i in range(3000))
+    rule = parse_rule(many_hosts)
+    assert rule.match(req("http://h2999.example/")) and not rule.match(req("http://x.example/"))
+    assert rule.hosts is not None and len(rule.hosts) == 3000 and rule.host_only
+    chain = " && ".join(["PathPrefix(`/`)"] * 3000)
+    assert parse_rule(chain).match(req())
+    assert parse_rule("!" * 3001 + "Host(`a`)").match(req("http://b/"))
+    with pytest.raises(RuleError, match="nested too deeply"):
+        parse_rule("(" * 5000 + "Host(`a`)" + ")" * 5000)
 
 
 def test_rule_value_semantics() -> None:

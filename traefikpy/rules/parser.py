@@ -97,21 +97,23 @@ class _Parser:
         node = self.parse_and()
         while self.tok.kind == lexer.OR:
             self.index += 1
-            node = Op("or", node, self.parse_and())
+            node = Op.join("or", node, self.parse_and())
         return node
 
     def parse_and(self) -> Node:
         node = self.parse_unary()
         while self.tok.kind == lexer.AND:
             self.index += 1
-            node = Op("and", node, self.parse_unary())
+            node = Op.join("and", node, self.parse_unary())
         return node
 
     def parse_unary(self) -> Node:
-        if self.tok.kind == lexer.NOT:
+        negations = 0
+        while self.tok.kind == lexer.NOT:
             self.index += 1
-            return self.parse_unary().invert()
-        return self.parse_primary()
+            negations += 1
+        node = self.parse_primary()
+        return node.invert() if negations % 2 else node
 
     def parse_primary(self) -> Node:
         tok = self.tok
@@ -206,7 +208,10 @@ def parse_rule(text: str) -> Rule:
                 pass
             else:
                 return Rule(text, Leaf(matcher, text))
-    return _Parser(text).parse()
+    try:
+        return _Parser(text).parse()
+    except RecursionError:
+        raise RuleError(text, 0, "rule is nested too deeply (too many parentheses)") from None
 
 
 def default_priority(rule_text: str) -> int:

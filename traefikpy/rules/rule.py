@@ -45,20 +45,28 @@ class Leaf:
 
 
 class Op:
-    """``and`` / ``or`` of two subtrees."""
+    """``and`` / ``or`` of two or more subtrees (chains of one operator are kept flat, so a rule
+    listing a thousand hosts is not a thousand levels deep)."""
 
-    __slots__ = ("op", "left", "right")
+    __slots__ = ("op", "children")
 
-    def __init__(self, op: str, left: Node, right: Node) -> None:
+    def __init__(self, op: str, children: tuple[Node, ...]) -> None:
         self.op = op
-        self.left = left
-        self.right = right
+        self.children = children
+
+    @classmethod
+    def join(cls, op: str, left: Node, right: Node) -> Op:
+        """``left op right``, flattening a left operand that is already an ``op`` chain."""
+        if isinstance(left, Op) and left.op == op:
+            return cls(op, (*left.children, right))
+        return cls(op, (left, right))
 
     def invert(self) -> Op:
-        return Op("or" if self.op == "and" else "and", self.left.invert(), self.right.invert())
+        return Op("or" if self.op == "and" else "and", tuple(child.invert() for child in self.children))
 
     def __repr__(self) -> str:
-        return f"({self.left!r} {'&&' if self.op == 'and' else '||'} {self.right!r})"
+        sep = " && " if self.op == "and" else " || "
+        return "(" + sep.join(repr(child) for child in self.children) + ")"
 
 
 Node = Leaf | Op
@@ -71,10 +79,27 @@ def compile_tree(node: Node) -> MatchFn:
         if node.negated:
             return lambda req: not test(req)
         return test
-    left, right = compile_tree(node.left), compile_tree(node.right)
+    tests = tuple(compile_tree(child) for child in node.children)
+    if len(tests) == 2:
+        left, right = tests
+        if node.op == "and":
+            return lambda req: left(req) and right(req)
+        return lambda req: left(req) or right(req)
+    # Plain loops, not all()/any() over a generator: this runs per request and is faster.
     if node.op == "and":
-        return lambda req: left(req) and right(req)
-    return lambda req: left(req) or right(req)
+        def all_match(req: RouteRequest) -> bool:
+            for test_one in tests:  # noqa: SIM110
+                if not test_one(req):
+                    return False
+            return True
+        return all_match
+
+    def any_match(req: RouteRequest) -> bool:
+        for test_one in tests:  # noqa: SIM110
+            if test_one(req):
+                return True
+        return False
+    return any_match
 
 
 def leaves(node: Node) -> Iterator[Leaf]:
@@ -82,8 +107,8 @@ def leaves(node: Node) -> Iterator[Leaf]:
     if isinstance(node, Leaf):
         yield node
     else:
-        yield from leaves(node.left)
-        yield from leaves(node.right)
+        for child in node.children:
+            yield from leaves(child)
 
 
 def host_index(node: Node) -> HostIndex | None:
@@ -96,22 +121,24 @@ def host_index(node: Node) -> HostIndex | None:
         if isinstance(node.matcher, WildcardHostMatcher):
             return frozenset(), frozenset((node.matcher.key,))
         return None
-    left, right = host_index(node.left), host_index(node.right)
+    found = [host_index(child) for child in node.children]
     if node.op == "or":
-        if left is None or right is None:
+        if any(index is None for index in found):
             return None
-        return left[0] | right[0], left[1] | right[1]
-    # "and": either side's requirement holds; keep the narrower one.
-    if left is None or right is None:
-        return left if right is None else right
-    return left if len(left[0]) + len(left[1]) <= len(right[0]) + len(right[1]) else right
+        return (frozenset().union(*(index[0] for index in found if index)),
+                frozenset().union(*(index[1] for index in found if index)))
+    # "and": every operand's requirement holds; keep the narrowest one.
+    proven = [index for index in found if index is not None]
+    if not proven:
+        return None
+    return min(proven, key=lambda index: len(index[0]) + len(index[1]))
 
 
 def is_host_only(node: Node) -> bool:
     """Whether ``node`` is an ``||`` of plain (non-negated) ``Host`` matchers."""
     if isinstance(node, Leaf):
         return not node.negated and isinstance(node.matcher, HostMatcher | WildcardHostMatcher)
-    return node.op == "or" and is_host_only(node.left) and is_host_only(node.right)
+    return node.op == "or" and all(is_host_only(child) for child in node.children)
 
 
 class Rule:
