@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from traefikpy.config.decode import ConfigError, load_file, validate
+from traefikpy.config.decode import ConfigError, Locator, Problem, load_file, validate
 from traefikpy.config.dynamic import DynamicConfig
 from traefikpy.config.merge import merge_sources
 from traefikpy.provider import ProviderSnapshot
@@ -33,14 +33,22 @@ def config_files(directory: Path) -> list[Path]:
     )
 
 
+def load_one(path: Path) -> tuple[DynamicConfig, Locator]:
+    """One file's configuration and the line locator of its keys; raises ConfigError."""
+    try:
+        data, locator = load_file(path)
+    except OSError as exc:
+        raise ConfigError([Problem("", f"cannot read: {exc.strerror or exc}", str(path))]) from None
+    return validate(DynamicConfig, data, source=str(path), locator=locator), locator
+
+
 def load_paths(paths: list[Path]) -> ProviderSnapshot:
     """Parse and validate every file; raise ConfigError listing the problems of all of them."""
     parts: list[tuple[str, DynamicConfig]] = []
     problems = []
     for path in paths:
         try:
-            data, locator = load_file(path)
-            parts.append((str(path), validate(DynamicConfig, data, source=str(path), locator=locator)))
+            parts.append((str(path), load_one(path)[0]))
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
@@ -67,7 +75,7 @@ class FileProvider:
         self.directory = Path(directory) if directory else None
         self.watch_files = watch
 
-    def _paths(self) -> list[Path]:
+    def paths(self) -> list[Path]:
         if self.filename is not None:
             return [self.filename]
         assert self.directory is not None
@@ -76,14 +84,10 @@ class FileProvider:
     def load(self) -> ProviderSnapshot | None:
         """The current snapshot, or None (after logging every problem) when the files are bad."""
         try:
-            return load_paths(self._paths())
+            return load_paths(self.paths())
         except ConfigError as exc:
             for problem in exc.problems:
                 log.error("file provider: %s (last good configuration kept)", problem)
-            return None
-        except OSError as exc:
-            log.error("file provider: cannot read %s: %s (last good configuration kept)",
-                      exc.filename or self.filename or self.directory, exc.strerror or exc)
             return None
 
     async def watch(self) -> AsyncIterator[ProviderSnapshot]:

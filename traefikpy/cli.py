@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Sequence
 
 from traefikpy import __version__
-from traefikpy.config.decode import ConfigError
+from traefikpy.config.decode import ConfigError, Problem
 from traefikpy.config.sources import load_static
 from traefikpy.config.static import StaticConfig
 
@@ -31,9 +31,6 @@ def _static(argv: Sequence[str]) -> StaticConfig:
 def check(argv: Sequence[str]) -> int:
     """Validate the static configuration and the file provider's dynamic files; print every
     problem with its key path; exit 1 when there is any."""
-    from traefikpy.config.decode import Problem
-    from traefikpy.rules import RuleError, parse_rule
-
     problems: list[Problem] = []
     try:
         static = _static(argv)
@@ -42,25 +39,9 @@ def check(argv: Sequence[str]) -> int:
         static = None
     file_cfg = static.providers.file if static is not None and static.providers else None
     if file_cfg is not None:
-        from providers.file import FileProvider, load_paths
+        from traefikpy.app import check_dynamic
 
-        provider = FileProvider(filename=file_cfg.filename, directory=file_cfg.directory, watch=False)
-        try:
-            snapshot = load_paths(provider._paths())
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-        else:
-            for key, messages in snapshot.errors.items():
-                problems.extend(Problem(key, m, "file") for m in messages)
-            for section in ("http", "tcp"):
-                routers = getattr(getattr(snapshot.config, section), "routers", {}) or {}
-                for name, router in routers.items():
-                    if section == "tcp" or not router.rule:
-                        continue
-                    try:
-                        parse_rule(router.rule)
-                    except RuleError as err:
-                        problems.append(Problem(f"{section}.routers.{name}.rule", str(err), "file"))
+        problems.extend(check_dynamic(file_cfg.filename, file_cfg.directory))
     for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
     if problems:

@@ -78,7 +78,7 @@ class Switch:
 
 async def respond_unhandled(ex: Exchange, exc: BaseException) -> None:
     """Map an error that escaped a router's chain to a response, if nothing was sent yet."""
-    from traefikpy.proxy.errors import respond_error
+    from traefikpy.proxy.forward import respond_error
 
     if ex.status:
         raise exc  # the head is out: only closing the connection is left (the server does it)

@@ -140,10 +140,14 @@ class ServiceBuilder:
             if self.on_status is not None:
                 self.on_status(name, url, up)
 
+        try:
+            forward = self.forward_for(name, spec)
+        except ValueError as exc:
+            raise ServiceBuildError(str(exc)) from None
         return build_load_balancer(
             name,
             servers,
-            self.forward_for(name, spec),
+            forward,
             strategy=spec.strategy,
             sticky=StickyCookie.from_mapping(raw.get("sticky")),
             health_check=HealthCheckConfig.from_mapping(raw.get("healthCheck")),

@@ -1,0 +1,216 @@
+"""The composition root: the only module that imports ``providers`` and ``middlewares``.
+
+Wires providers → aggregator → compile → switch, the entrypoints, the internal handlers (ping),
+signals and graceful shutdown (stop accepting → finish in-flight within ``graceTimeOut`` → close).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+from traefikpy.aggregator import Aggregator
+from traefikpy.aio import TaskGroup
+from traefikpy.compiler import MAX_PRIORITY, CompileContext, MiddlewareFactory, compile_graph
+from traefikpy.config.decode import ConfigError, Problem
+from traefikpy.config.dynamic import DynamicConfig
+from traefikpy.config.merge import Merged
+from traefikpy.config.static import StaticConfig
+from traefikpy.graph import Graph, Switch, make_root
+from traefikpy.internal import Ping, noop
+from traefikpy.provider import Provider
+from traefikpy.dataplane import Forwarding, entrypoint_settings, transports
+from traefikpy.proxy.entrypoint import EntryPointServer
+from traefikpy.proxy.upstream import Upstreams
+from traefikpy.services import HealthRegistry
+
+log = logging.getLogger("traefikpy")
+
+
+def build_providers(static: StaticConfig) -> list[Provider]:
+    """The providers the static configuration enables (those implemented so far)."""
+    from providers.file import FileProvider
+
+    out: list[Provider] = []
+    cfg = static.providers
+    if cfg is not None and cfg.file is not None:
+        out.append(FileProvider(filename=cfg.file.filename or None, directory=cfg.file.directory or None,
+                                watch=cfg.file.watch))
+    return out
+
+
+def middleware_registry() -> Mapping[str, MiddlewareFactory]:
+    import middlewares
+
+    return getattr(middlewares, "REGISTRY", {})
+
+
+def check_dynamic(filename: str | None, directory: str | None) -> list[Problem]:
+    """Every problem of the file provider's files (``traefikpy check``): each file on its own (a
+    broken file does not hide the mistakes of another), then rules and same-name conflicts."""
+    from providers.file import FileProvider, load_one
+    from traefikpy.config.merge import merge_sources
+    from traefikpy.rules import RuleError, parse_rule
+
+    try:
+        paths = FileProvider(filename=filename, directory=directory, watch=False).paths()
+    except ValueError as exc:
+        return [Problem("providers.file", str(exc), "static")]
+    problems: list[Problem] = []
+    parts: list[tuple[str, DynamicConfig]] = []
+    for path in paths:
+        try:
+            config, locator = load_one(path)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        parts.append((str(path), config))
+        for name, router in config.http.routers.items():
+            if not router.rule:
+                continue
+            try:
+                parse_rule(router.rule)
+            except RuleError as err:
+                problems.append(Problem(f"http.routers.{name}.rule", str(err), str(path),
+                                        locator.line(("http", "routers", name, "rule"))))
+    for key, messages in merge_sources(parts).errors.items():
+        problems.extend(Problem(key, m, "file") for m in messages)
+    return problems
+
+
+class App:
+    """One running router: entrypoints, providers, aggregator, the switch and its graphs."""
+
+    def __init__(
+        self,
+        static: StaticConfig,
+        providers: list[Provider] | None = None,
+        middlewares: Mapping[str, MiddlewareFactory] | None = None,
+    ) -> None:
+        self.static = static
+        self.tasks = TaskGroup("app")
+        self.upstreams = Upstreams()
+        self.upstreams.configure(transports(static, Merged(DynamicConfig())))
+        self.health = HealthRegistry()
+        self.ping = Ping(static.ping.terminating_status_code) if static.ping is not None else None
+        internal_routes = []
+        if self.ping is not None and not static.ping.manual_routing:
+            internal_routes.append((static.ping.entry_point, "ping@internal", "PathPrefix(`/ping`)",
+                                    MAX_PRIORITY, self.ping))
+        internal_services: dict[str, Any] = {"noop@internal": noop}
+        if self.ping is not None:
+            internal_services["ping@internal"] = self.ping
+        self.ctx = CompileContext(
+            static=static,
+            forward_for=Forwarding(self.upstreams),
+            health=self.health,
+            tasks=self.tasks,
+            middlewares=middleware_registry() if middlewares is None else middlewares,
+            internal_services=internal_services,
+            internal_routes=internal_routes,
+        )
+        self.generation = 0
+        self.switch = Switch(compile_graph(Merged(DynamicConfig()), self.ctx))
+        self.providers = build_providers(static) if providers is None else providers
+        throttle = static.providers.providers_throttle_duration if static.providers else 2.0
+        self.aggregator = Aggregator(self.providers, throttle=throttle)
+        self.entrypoints: dict[str, EntryPointServer] = {}
+        self.reloads = 0
+        self.stopping = asyncio.Event()
+
+    @property
+    def graph(self) -> Graph:
+        return self.switch.current
+
+    def apply(self, merged: Merged) -> Graph:
+        """Compile ``merged`` and swap it in; the old graph finishes its in-flight requests."""
+        self.generation += 1
+        self.upstreams.configure(transports(self.static, merged))
+        graph = compile_graph(merged, self.ctx, self.generation)
+        self.switch.swap(graph)
+        self.health.reconcile()
+        self.health.start()
+        self.reloads += 1
+        counts = graph.state.counts()
+        log.info("configuration %d applied: %d routers, %d disabled elements", self.generation,
+                 sum(len(r.plain) + len(r.secure) for r in graph.routes.values()), counts["disabled"])
+        return graph
+
+    async def _apply_loop(self) -> None:
+        async for merged in self.aggregator.merged():
+            try:
+                self.apply(merged)
+            except Exception:  # the last good graph keeps serving
+                log.exception("applying configuration failed; last good configuration kept")
+
+    async def start(self) -> None:
+        for name, ep in self.static.entry_points.items():
+            if ep.listen.protocol != "tcp":
+                log.warning("entrypoint %s: UDP entrypoints are not supported yet", name)
+                continue
+            server = EntryPointServer(entrypoint_settings(name, ep), make_root(self.switch, name))
+            await server.start()
+            self.entrypoints[name] = server
+            log.info("entrypoint %s listening on %s", name,
+                     ", ".join(f"{host}:{port}" for host, port in server.addresses))
+        self.health.start()
+        await self.aggregator.start()
+        self.tasks.spawn(self._apply_loop(), "apply")
+
+    def port(self, entrypoint: str) -> int:
+        """The bound port of an entrypoint (useful with port 0)."""
+        return self.entrypoints[entrypoint].port
+
+    async def stop(self) -> None:
+        if self.ping is not None:
+            self.ping.terminating = True
+        await asyncio.gather(*(server.stop() for server in self.entrypoints.values()))
+        await self.aggregator.close()
+        await self.tasks.close()
+        await self.health.close()
+        await self.upstreams.close()
+
+    async def __aenter__(self) -> App:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+
+async def run_app(static: StaticConfig) -> None:
+    """Run until SIGINT/SIGTERM, then shut down gracefully."""
+    app = App(static)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    await app.start()
+    try:
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await app.stop()
+
+
+def run_loop(coro: Coroutine[Any, Any, None]) -> int:
+    """Run ``coro`` on uvloop (the data plane's event loop); 0 on a clean exit."""
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def serve(static: StaticConfig) -> int:
+    return run_loop(run_app(static))
+
+
+__all__ = ["App", "build_providers", "check_dynamic", "run_app", "run_loop", "serve"]

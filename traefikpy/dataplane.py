@@ -1,0 +1,91 @@
+"""Configuration models → data-plane settings: entrypoints, serversTransports, the forward step.
+
+The proxy package works with small settings objects (no pydantic on the hot path); this module is
+the one place that translates the static and dynamic models into them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from traefikpy.config.merge import Merged, provider_of, qualify
+from traefikpy.config.static import EntryPoint, StaticConfig
+from traefikpy.proxy.entrypoint import EntryPointSettings
+from traefikpy.proxy.forward import forward
+from traefikpy.proxy.http import Exchange
+from traefikpy.proxy.upstream import DEFAULT_TRANSPORT, ClientCertificate, Pool, ServerURL, Transport, Upstreams
+from traefikpy.services import Forward, Server
+
+
+def entrypoint_settings(name: str, ep: EntryPoint) -> EntryPointSettings:
+    transport = ep.transport
+    timeouts = transport.responding_timeouts
+    http = ep.http
+    return EntryPointSettings(
+        name=name,
+        address=ep.address,
+        reuse_port=ep.reuse_port,
+        read_timeout=timeouts.read_timeout,
+        write_timeout=timeouts.write_timeout,
+        idle_timeout=timeouts.idle_timeout,
+        grace_timeout=transport.life_cycle.grace_time_out,
+        request_accept_grace_timeout=transport.life_cycle.request_accept_grace_timeout,
+        max_header_bytes=http.max_header_bytes if http is not None else 1 << 20,
+        keep_alive_max_requests=transport.keep_alive_max_requests,
+        keep_alive_max_time=transport.keep_alive_max_time,
+        forwarded_insecure=ep.forwarded_headers.insecure if ep.forwarded_headers else False,
+        forwarded_trusted_ips=tuple(ep.forwarded_headers.trusted_ips) if ep.forwarded_headers else (),
+        forwarded_connection=tuple(ep.forwarded_headers.connection) if ep.forwarded_headers else (),
+        proxy_protocol=ep.proxy_protocol is not None,
+        proxy_protocol_insecure=ep.proxy_protocol.insecure if ep.proxy_protocol else False,
+        proxy_protocol_trusted_ips=tuple(ep.proxy_protocol.trusted_ips) if ep.proxy_protocol else (),
+        sanitize_path=http.sanitize_path if http is not None else True,
+        encode_query_semicolons=http.encode_query_semicolons if http is not None else False,
+    )
+
+
+def _transport(name: str, model: Any) -> Transport:
+    timeouts = model.forwarding_timeouts
+    return Transport(
+        name=name,
+        server_name=getattr(model, "server_name", "") or "",
+        insecure_skip_verify=model.insecure_skip_verify,
+        root_cas=tuple(model.root_cas or ()),
+        certificates=tuple(ClientCertificate(c.cert_file, c.key_file) for c in getattr(model, "certificates", None) or ()),
+        max_idle_conns_per_host=model.max_idle_conns_per_host,
+        dial_timeout=timeouts.dial_timeout,
+        response_header_timeout=timeouts.response_header_timeout,
+        idle_conn_timeout=timeouts.idle_conn_timeout,
+    )
+
+
+def transports(static: StaticConfig, merged: Merged) -> dict[str, Transport]:
+    """The static default transport plus every dynamic ``serversTransports`` entry (qualified)."""
+    out = {DEFAULT_TRANSPORT: _transport(DEFAULT_TRANSPORT, static.servers_transport)}
+    for name, model in merged.config.http.servers_transports.items():
+        out[name] = _transport(name, model)
+    return out
+
+
+class Forwarding:
+    """The compiler's ``forward_for``: a forward step per load balancer, pools from ``Upstreams``."""
+
+    def __init__(self, upstreams: Upstreams) -> None:
+        self.upstreams = upstreams
+
+    def __call__(self, service: str, lb: Any) -> Forward:
+        transport = qualify(lb.servers_transport, provider_of(service)) if lb.servers_transport else DEFAULT_TRANSPORT
+        if transport not in self.upstreams.transports:
+            raise ValueError(f"serversTransport {transport!r} does not exist")
+        pass_host = lb.pass_host_header
+        upstreams = self.upstreams
+        cache: dict[str, tuple[ServerURL, Pool]] = {}
+
+        async def forward_to(ex: Exchange, server: Server) -> None:
+            entry = cache.get(server.url)
+            if entry is None or entry[1].retired:
+                url = ServerURL(server.url)
+                entry = cache[server.url] = (url, upstreams.pool(url, transport))
+            await forward(ex, entry[0], entry[1], pass_host, server.preserve_path)
+
+        return forward_to
