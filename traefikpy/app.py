@@ -20,11 +20,12 @@ from traefikpy.config.decode import ConfigError, Problem
 from traefikpy.config.dynamic import DynamicConfig
 from traefikpy.config.merge import Merged
 from traefikpy.config.static import StaticConfig
+from traefikpy.dataplane import Forwarding, entrypoint_settings, transports
 from traefikpy.graph import Graph, Switch, make_root
 from traefikpy.internal import Ping, noop
 from traefikpy.provider import Provider
-from traefikpy.dataplane import Forwarding, entrypoint_settings, transports
 from traefikpy.proxy.entrypoint import EntryPointServer
+from traefikpy.proxy.http import Handler
 from traefikpy.proxy.upstream import Upstreams
 from traefikpy.services import HealthRegistry
 
@@ -96,11 +97,11 @@ class App:
         self.upstreams = Upstreams()
         self.upstreams.configure(transports(static, Merged(DynamicConfig())))
         self.health = HealthRegistry()
-        self.ping = Ping(static.ping.terminating_status_code) if static.ping is not None else None
-        internal_routes = []
-        if self.ping is not None and not static.ping.manual_routing:
-            internal_routes.append((static.ping.entry_point, "ping@internal", "PathPrefix(`/ping`)",
-                                    MAX_PRIORITY, self.ping))
+        ping = static.ping
+        self.ping = Ping(ping.terminating_status_code) if ping is not None else None
+        internal_routes: list[tuple[str, str, str, int, Handler]] = []
+        if ping is not None and self.ping is not None and not ping.manual_routing:
+            internal_routes.append((ping.entry_point, "ping@internal", "PathPrefix(`/ping`)", MAX_PRIORITY, self.ping))
         internal_services: dict[str, Any] = {"noop@internal": noop}
         if self.ping is not None:
             internal_services["ping@internal"] = self.ping

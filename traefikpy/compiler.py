@@ -11,7 +11,7 @@ redirections, ``ping@internal``) are added the way Traefik adds them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +44,7 @@ class CompileContext:
     tasks: TaskGroup
     middlewares: Mapping[str, MiddlewareFactory] = field(default_factory=dict)
     internal_services: dict[str, Handler] = field(default_factory=dict)
-    internal_routes: list[tuple[str, str, str, int, Handler]] = field(default_factory=list)
+    internal_routes: Sequence[tuple[str, str, str, int, Handler]] = field(default_factory=list)
     """(entrypoint, router name, rule, priority, handler) added to every graph, e.g. ping."""
     on_status: StatusSink | None = None
 
@@ -184,7 +184,7 @@ def _attr(config: Any, kind: str) -> str:
     """Python attribute of the middleware option whose alias is ``kind``."""
     for fname, finfo in type(config).model_fields.items():
         if (finfo.alias or fname) == kind:
-            return fname
+            return str(fname)
     return kind
 
 
@@ -217,8 +217,8 @@ def compile_graph(merged: Merged, ctx: CompileContext, generation: int = 0) -> G
         ep: EntryPointRoutes(RoutingTable(buckets.get((ep, False), [])), RoutingTable(buckets.get((ep, True), [])))
         for ep in compiler.http_entrypoints
     }
-    for name, config in merged.config.http.middlewares.items():
-        state.get("http", "middleware", name, config)
-    for name, config in merged.config.http.services.items():
-        state.get("http", "service", name, config)
+    for name, middleware in merged.config.http.middlewares.items():
+        state.get("http", "middleware", name, middleware)
+    for name, service in merged.config.http.services.items():
+        state.get("http", "service", name, service)
     return Graph(merged, routes, state, generation, services=dict(compiler.services.built))

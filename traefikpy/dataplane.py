@@ -13,7 +13,14 @@ from traefikpy.config.static import EntryPoint, StaticConfig
 from traefikpy.proxy.entrypoint import EntryPointSettings
 from traefikpy.proxy.forward import forward
 from traefikpy.proxy.http import Exchange
-from traefikpy.proxy.upstream import DEFAULT_TRANSPORT, ClientCertificate, Pool, ServerURL, Transport, Upstreams
+from traefikpy.proxy.upstream import (
+    DEFAULT_TRANSPORT,
+    ClientCertificate,
+    Pool,
+    ServerURL,
+    Transport,
+    Upstreams,
+)
 from traefikpy.services import Forward, Server
 
 
