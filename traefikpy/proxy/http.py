@@ -18,8 +18,16 @@ connection, then awaits the root handler.
   ``respond`` shortcut).  Middlewares that only touch the response head register a hook with
   :meth:`Exchange.on_response` (cheap: no wrapper object).  Middlewares that transform bodies
   (compress, errors, cache, buffering) replace ``exchange.writer`` with a wrapping writer.
-* Fast path: when no hook is registered and the writer is the connection's own, the forwarder may
-  hand the upstream's raw response head bytes to ``writer.send_raw_head`` unchanged.
+* Fast path: when no hook is registered and the writer is the connection's own
+  (``traefikpy.proxy.h1writer.H1Writer``), the forwarder hands the upstream's raw response head
+  bytes to the writer (``write_raw``) instead of rebuilding them.
+* Hop-by-hop request headers (``Connection`` and the headers it lists, ``Keep-Alive``,
+  ``Proxy-Connection``, ``Transfer-Encoding``, ``TE``, ``Trailer``, ``Upgrade``, ``Expect``) are
+  consumed by the server and never appear in ``headers``; an upgrade request (WebSocket) has
+  its protocol in ``upgrade`` instead.  The forwarder still drops hop-by-hop names a middleware
+  might have added.
+* Upgrades: after a 101 the forwarder calls ``writer.hijack()`` (writers that wrap another one
+  should delegate it) to take the client socket for a byte pipe.
 
 Exactly one response is sent per exchange; ``status`` is 0 until the head is sent.
 """
@@ -67,6 +75,7 @@ class BodyTooLarge(Exception):
 
 
 _EMPTY_BODY_HEADERS: Headers = []
+_new_object = object.__new__
 
 
 class Exchange:
@@ -75,7 +84,7 @@ class Exchange:
     __slots__ = (
         "method", "raw_path", "path", "query", "version", "headers", "host", "scheme",
         "client_ip", "client_port", "entrypoint", "tls", "body", "writer", "status",
-        "response_hooks", "router", "service", "started", "extras", "__weakref__",
+        "response_hooks", "router", "service", "started", "extras", "upgrade", "__weakref__",
     )
 
     def __init__(
@@ -96,6 +105,7 @@ class Exchange:
         path: str | None = None,
         tls: Any = None,
         started: float = 0.0,
+        upgrade: bytes = b"",
     ) -> None:
         self.method = method  # b"GET"
         self.raw_path = raw_path  # path as on the wire, without the query: b"/a%2Fb"
@@ -117,6 +127,53 @@ class Exchange:
         self.service = ""  # qualified name of the service that answered
         self.started = started  # loop.time() when the head was complete
         self.extras: dict[str, Any] | None = None  # per-request state of middlewares
+        self.upgrade = upgrade  # protocol asked for with Connection: Upgrade (b"websocket"), else b""
+
+    @classmethod
+    def from_parts(
+        cls,
+        method: bytes,
+        raw_path: bytes,
+        path: str,
+        query: bytes,
+        version: bytes,
+        headers: Headers,
+        host: str,
+        scheme: str,
+        client_ip: str,
+        client_port: int,
+        entrypoint: str,
+        body: Body,
+        writer: ResponseWriter,
+        tls: Any,
+        started: float,
+        upgrade: bytes,
+    ) -> Exchange:
+        """Positional constructor for protocol servers: same result as ``__init__`` (keep the
+        two in sync), without the cost of sixteen keyword arguments on every request."""
+        ex = _new_object(cls)
+        ex.method = method
+        ex.raw_path = raw_path
+        ex.path = path
+        ex.query = query
+        ex.version = version
+        ex.headers = headers
+        ex.host = host
+        ex.scheme = scheme
+        ex.client_ip = client_ip
+        ex.client_port = client_port
+        ex.entrypoint = entrypoint
+        ex.tls = tls
+        ex.body = body
+        ex.writer = writer
+        ex.status = 0
+        ex.response_hooks = None
+        ex.router = ""
+        ex.service = ""
+        ex.started = started
+        ex.extras = None
+        ex.upgrade = upgrade
+        return ex
 
     # -- request helpers -------------------------------------------------------------------
     def header(self, name: bytes) -> bytes | None:

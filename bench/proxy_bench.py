@@ -1,0 +1,219 @@
+"""Proxy throughput: traefikpy vs nginx as a reverse proxy in front of the same nginx backend.
+
+Usage::
+
+    python bench/proxy_bench.py [--rounds 3] [--duration 5] [--connections 64]
+
+Needs ``nginx`` and ``wrk`` on PATH (``apt-get install -y nginx wrk``); installs nothing.
+Everything listens on 127.0.0.1 free ports:
+
+* backend: nginx, 1 worker, ``return 200`` of a small fixed body;
+* nginx proxy: 1 worker, ``proxy_pass`` to an upstream with ``keepalive``, access log off;
+* traefikpy: one process on uvloop; its root handler does the work of the router rule
+  ``Host(`bench.local`) && PathPrefix(`/`)`` (host compare + prefix check) and forwards with
+  :class:`traefikpy.proxy.forward.Forwarder`.
+
+``wrk -t1 -cN -dDs`` runs against both proxies in interleaved rounds; the script prints req/s of
+each round, the medians and the traefikpy/nginx ratio.  ``--serve PORT BACKEND_PORT`` is the
+internal mode that runs the traefikpy proxy process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BODY = "hello from the nginx backend\n"
+HOST = "bench.local"
+PATH = "/api/bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
+
+
+NGINX_COMMON = """
+worker_processes 1;
+daemon off;
+pid {dir}/{name}.pid;
+error_log {dir}/{name}.error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body_{name};
+  proxy_temp_path {dir}/proxy_{name};
+  fastcgi_temp_path {dir}/fcgi_{name};
+  uwsgi_temp_path {dir}/uwsgi_{name};
+  scgi_temp_path {dir}/scgi_{name};
+  keepalive_requests 1000000;
+  {body}
+}}
+"""
+
+BACKEND = """
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{ default_type text/plain; return 200 "{text}"; }}
+  }}
+"""
+
+PROXY = """
+  upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
+  server {{
+    listen 127.0.0.1:{port};
+    server_name {host};
+    location / {{
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Real-IP $remote_addr;
+    }}
+  }}
+"""
+
+
+def start_nginx(workdir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
+    conf = workdir / f"{name}.conf"
+    conf.write_text(NGINX_COMMON.format(dir=workdir, name=name, body=body))
+    return subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(workdir), "-e", str(workdir / f"{name}.stderr.log")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def run_wrk(port: int, duration: int, connections: int) -> float:
+    out = subprocess.run(
+        [
+            "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", f"Host: {HOST}",
+            f"http://127.0.0.1:{port}{PATH}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=duration + 30,
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match:
+        raise RuntimeError(f"unexpected wrk output:\n{out}")
+    if "Non-2xx" in out or "Socket errors" in out:
+        print(out, file=sys.stderr)
+    return float(match.group(1))
+
+
+def serve(port: int, backend_port: int) -> None:
+    """The traefikpy proxy process (``--serve``)."""
+    import asyncio
+
+    import uvloop
+
+    from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings
+    from traefikpy.proxy.errors import ProxyError
+    from traefikpy.proxy.forward import Forwarder, respond_error
+    from traefikpy.proxy.http import Exchange
+    from traefikpy.proxy.upstream import Upstreams
+
+    async def main() -> None:
+        upstreams = Upstreams()
+        forwarder = Forwarder.create(upstreams, f"http://127.0.0.1:{backend_port}")
+
+        async def app(ex: Exchange) -> None:
+            # Stand-in for the router: Host(`bench.local`) && PathPrefix(`/`).
+            if ex.host == HOST and ex.path.startswith("/"):
+                try:
+                    await forwarder(ex)
+                except ProxyError as exc:
+                    await respond_error(ex, exc)
+            else:
+                await ex.respond(404, b"404 page not found\n")
+
+        server = EntryPointServer(EntryPointSettings(name="web", address=f"127.0.0.1:{port}"), app)
+        await server.start()
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--serve", nargs=2, type=int, metavar=("PORT", "BACKEND_PORT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(*args.serve)
+        return 0
+    missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
+    if missing:
+        print(f"missing tools: {', '.join(missing)} (apt-get install -y nginx wrk)", file=sys.stderr)
+        return 2
+
+    procs: list[subprocess.Popen[bytes]] = []
+    with tempfile.TemporaryDirectory(prefix="proxybench-") as tmp:
+        workdir = Path(tmp)
+        backend_port, nginx_port, traefikpy_port = free_port(), free_port(), free_port()
+        try:
+            procs.append(start_nginx(workdir, "backend", BACKEND.format(port=backend_port, text=BODY.replace("\n", "\\n"))))
+            procs.append(start_nginx(workdir, "proxy", PROXY.format(port=nginx_port, backend=backend_port, host=HOST)))
+            root = Path(__file__).resolve().parent.parent
+            env = dict(os.environ, PYTHONPATH=str(root))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(Path(__file__).resolve()), "--serve", str(traefikpy_port), str(backend_port)],
+                    env=env,
+                )
+            )
+            for port in (backend_port, nginx_port, traefikpy_port):
+                wait_port(port)
+            # Warm up both paths (connection pools, caches).
+            run_wrk(nginx_port, 1, args.connections)
+            run_wrk(traefikpy_port, 1, args.connections)
+            results: dict[str, list[float]] = {"nginx": [], "traefikpy": []}
+            for rnd in range(1, args.rounds + 1):
+                for name, port in (("nginx", nginx_port), ("traefikpy", traefikpy_port)):
+                    rps = run_wrk(port, args.duration, args.connections)
+                    results[name].append(rps)
+                    print(f"round {rnd} {name:10s} {rps:10.0f} req/s", flush=True)
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+    nginx = statistics.median(results["nginx"])
+    ours = statistics.median(results["traefikpy"])
+    print(f"median nginx     {nginx:10.0f} req/s")
+    print(f"median traefikpy {ours:10.0f} req/s")
+    print(f"ratio traefikpy/nginx {ours / nginx:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

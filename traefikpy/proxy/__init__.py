@@ -1,0 +1,20 @@
+"""The HTTP data plane: entry points, the HTTP/1.1 server, forwarding and upstream pools.
+
+How a request travels (one module per step):
+
+``entrypoint``  listening sockets, connection tracking, graceful shutdown
+``server``      the HTTP/1.1 server Protocol (llhttp via httptools), pipelining, timeouts
+``h1request``   request head -> :class:`~traefikpy.proxy.http.Exchange` (validation, path rules,
+                forwarded headers), with ``target`` / ``forwarded`` / ``h1rules`` as pure rules
+``h1body``      the streamed request body (flow control, 100-continue)
+``h1writer``    writing the response (framing, keep-alive, the raw fast path)
+``forward``     exchange -> upstream request, response streamed back; error mapping
+``upstream``    ``Transport`` settings, ``ServerURL``, pools that outlive configuration graphs
+``h1client``    one upstream HTTP/1.1 connection (llhttp response parser)
+``pipe``        the byte pipe after ``101 Switching Protocols``
+``proxyproto``  PROXY protocol v1/v2 parser (pure); ``ipcheck`` trusted IP ranges
+``errors``      the exception tree and the statuses it maps to
+
+``http`` holds the contract every handler and middleware sees (Exchange, Handler, Body,
+ResponseWriter).
+"""
