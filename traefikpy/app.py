@@ -38,9 +38,15 @@ def build_providers(static: StaticConfig) -> list[Provider]:
 
     out: list[Provider] = []
     cfg = static.providers
-    if cfg is not None and cfg.file is not None:
+    if cfg.file is not None:
         out.append(FileProvider(filename=cfg.file.filename or None, directory=cfg.file.directory or None,
                                 watch=cfg.file.watch))
+    pending = [alias for field_name, alias in (
+        ("docker", "docker"), ("kubernetes_ingress", "kubernetesIngress"), ("consul", "consul"),
+        ("consul_catalog", "consulCatalog"), ("etcd", "etcd"), ("redis", "redis"), ("http", "http"),
+    ) if getattr(cfg, field_name) is not None]
+    for name in pending + cfg.unsupported():
+        log.warning("providers.%s is not supported by this version of traefikpy and is ignored", name)
     return out
 
 

@@ -70,3 +70,35 @@ def test_check_ok(tmp_path: Path) -> None:
 def test_healthcheck_fails_when_nothing_listens(tmp_path: Path) -> None:
     out = run("healthcheck", "--ping=true", "--entryPoints.traefik.address=127.0.0.1:1")
     assert out.returncode == 1
+
+
+def test_traefik_config_with_unsupported_providers_still_loads(tmp_path: Path) -> None:
+    static = tmp_path / "traefik.yml"
+    static.write_text("entryPoints:\n  web:\n    address: 127.0.0.1:0\n"
+                      "providers:\n  kubernetesCRD: {}\n  swarm:\n    endpoint: tcp://127.0.0.1:2375\n")
+    out = run("check", f"--configFile={static}")
+    assert out.returncode == 0, out.stderr
+
+
+def test_unsupported_providers_are_named_in_a_warning(caplog: object) -> None:
+    import logging
+
+    from traefikpy.app import build_providers
+    from traefikpy.config.sources import load_static
+
+    static = load_static(["--providers.kubernetesCRD=true", "--providers.nomad=true"], {}, search=False)
+    handler_records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            handler_records.append(record)
+
+    logger = logging.getLogger("traefikpy")
+    keep = Keep()
+    logger.addHandler(keep)
+    try:
+        assert build_providers(static) == []
+    finally:
+        logger.removeHandler(keep)
+    text = " ".join(r.getMessage() for r in handler_records)
+    assert "providers.kubernetesCRD" in text and "providers.nomad" in text

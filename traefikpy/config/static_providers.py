@@ -8,6 +8,8 @@ under ``providers`` is reported as unknown rather than silently ignored.
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import Field
 
 from traefikpy.config.base import Duration, Model
@@ -193,3 +195,21 @@ class Providers(Model):
     etcd: EtcdProvider | None = Field(None, description="etcd provider.")
     redis: RedisProvider | None = Field(None, description="Redis provider.")
     http: HTTPProvider | None = Field(None, description="HTTP provider.")
+    # Traefik providers traefikpy does not implement: accepted so an existing Traefik
+    # configuration loads; the app logs a warning naming each one that is enabled.
+    kubernetes_crd: dict[str, Any] | None = Field(
+        None, alias="kubernetesCRD", description="Not supported: accepted and ignored (a warning is logged).")
+    kubernetes_gateway: dict[str, Any] | None = Field(
+        None, description="Not supported: accepted and ignored (a warning is logged).")
+    swarm: dict[str, Any] | None = Field(None, description="Not supported: accepted and ignored (a warning is logged).")
+    nomad: dict[str, Any] | None = Field(None, description="Not supported: accepted and ignored (a warning is logged).")
+    ecs: dict[str, Any] | None = Field(None, description="Not supported: accepted and ignored (a warning is logged).")
+    zoo_keeper: dict[str, Any] | None = Field(
+        None, alias="zooKeeper", description="Not supported: accepted and ignored (a warning is logged).")
+    rest: dict[str, Any] | None = Field(None, description="Not supported: accepted and ignored (a warning is logged).")
+    plugin: dict[str, Any] | None = Field(None, description="Not supported: accepted and ignored (a warning is logged).")
+
+    def unsupported(self) -> list[str]:
+        """Aliases of the enabled providers that traefikpy accepts but does not run."""
+        names = ("kubernetes_crd", "kubernetes_gateway", "swarm", "nomad", "ecs", "zoo_keeper", "rest", "plugin")
+        return [type(self).model_fields[n].alias or n for n in names if getattr(self, n) is not None]

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from traefikpy.proxy.errors import NoHealthyServer as ProxyNoHealthyServer
 from traefikpy.proxy.http import Exchange
 
 Forward = Callable[[Exchange, "Server"], Awaitable[None]]
@@ -34,10 +35,9 @@ ServerWatcher = Callable[["Server", bool], None]
 LATENCY_SAMPLES = 100  # Traefik's leasttime keeps the last 100 time-to-first-byte samples.
 
 
-class NoHealthyServer(Exception):
-    """A service has no server (or child service) that is up: answered with 503."""
-
-    status = 503
+class NoHealthyServer(ProxyNoHealthyServer):
+    """A service has no server (or child service) that is up: answered with 503.  The data plane's
+    error, naming the service."""
 
     def __init__(self, service: str = "") -> None:
         super().__init__(f"no available server for service {service!r}" if service else "no available server")
