@@ -81,6 +81,9 @@ class _Compiler:
                 raise _ChainError(f"middleware {name!r} does not exist")
             element = self.state.get("http", "middleware", name, config)
             element.add_user(router)
+            problem = config.kind_problem()
+            if problem is not None:
+                element.add_error(problem)
             if element.status == "disabled":
                 raise _ChainError(f"middleware {name!r} is disabled: {'; '.join(element.errors)}")
             kind = config.kind()

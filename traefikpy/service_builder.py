@@ -98,12 +98,11 @@ class ServiceBuilder:
         return self.get(qualify(ref, provider_of(parent)), parent)
 
     def _build(self, name: str, config: Any) -> Handler:
-        kinds = [k for k in ("load_balancer", "weighted", "mirroring", "failover", "highest_random_weight")
-                 if getattr(config, k, None) is not None]
-        if len(kinds) != 1:
-            raise ServiceBuildError("a service must have exactly one of loadBalancer, weighted, "
-                                    "mirroring, failover, highestRandomWeight")
-        kind = kinds[0]
+        problem = config.kind_problem()
+        if problem is not None:
+            raise ServiceBuildError(problem)
+        kind = next(k for k in ("load_balancer", "weighted", "mirroring", "failover", "highest_random_weight")
+                    if getattr(config, k, None) is not None)
         spec = getattr(config, kind)
         raw = dump(spec)
         if kind == "load_balancer":

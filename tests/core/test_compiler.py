@@ -148,3 +148,20 @@ def test_redirection_router_is_generated() -> None:
                   "--entryPoints.web.http.redirections.entryPoint.scheme=https")
     graph = compile_(ctx, file={})
     assert lookup(graph, "web", "any.test", "/x") == "web-to-admin@internal"
+
+
+def test_service_or_middleware_with_two_types_disables_only_its_routers() -> None:
+    graph = compile_(context(), file={"http": {
+        "routers": {"bad-svc": {"rule": "Host(`a.test`)", "service": "two"},
+                    "bad-mw": {"rule": "Host(`b.test`)", "service": "s", "middlewares": ["m"]},
+                    "good": {"rule": "Host(`good.test`)", "service": "s"}},
+        "middlewares": {"m": {"addPrefix": {"prefix": "/x"}, "stripPrefix": {"prefixes": ["/y"]}}},
+        "services": {"s": LB, "two": {**LB, "weighted": {"services": [{"name": "s"}]}}}}})
+    svc = graph.state.get("http", "service", "two@file")
+    assert svc.status == "disabled"
+    assert any("exactly one of loadBalancer" in e and "found: loadBalancer, weighted" in e for e in svc.errors)
+    assert graph.state.get("http", "router", "bad-svc@file").status == "disabled"
+    mw = graph.state.get("http", "middleware", "m@file")
+    assert mw.status == "disabled" and "found: addPrefix, stripPrefix" in mw.errors[0]
+    assert graph.state.get("http", "router", "bad-mw@file").status == "disabled"
+    assert lookup(graph, "web", "good.test") == "good@file"

@@ -207,10 +207,9 @@ class Service(_Base):
     failover: Failover | None = Field(None, description="Fall back to another service.")
     highest_random_weight: HighestRandomWeight | None = Field(None, description="Hash clients over services.")
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> Service:
-        exactly_one(self, "a service")
-        return self
+    def kind_problem(self) -> str | None:
+        """Why this service cannot be built (not exactly one kind), or None."""
+        return exactly_one(self, "a service")
 
 
 # -- servers transports -------------------------------------------------------------------------

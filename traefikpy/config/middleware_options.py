@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from traefikpy.config.base import Duration, Model
 
@@ -25,19 +25,19 @@ __all__ = [
 ]
 
 
-def exactly_one(model: BaseModel, what: str) -> None:
-    """Raise ``ValueError`` unless exactly one field of ``model`` is set (not None, not empty).
+def exactly_one(model: BaseModel, what: str) -> str | None:
+    """The problem when not exactly one field of ``model`` is set (not None, not empty), else None.
 
-    The message names every key by its Traefik alias, e.g. ``a service must have exactly one of
-    loadBalancer, weighted; found: loadBalancer, weighted``.
+    Like Traefik, this is not a validation error: the element alone is disabled at compile time
+    with this message, e.g. ``a service must have exactly one of loadBalancer, weighted; found:
+    loadBalancer, weighted``, and the rest of the file keeps working.
     """
     fields = type(model).model_fields
     keys = [info.alias or name for name, info in fields.items()]
     found = [info.alias or name for name, info in fields.items() if getattr(model, name) not in (None, {})]
     if len(found) != 1:
-        raise ValueError(
-            f"{what} must have exactly one of {', '.join(keys)}; found: {', '.join(found) or 'none'}"
-        )
+        return f"{what} must have exactly one of {', '.join(keys)}; found: {', '.join(found) or 'none'}"
+    return None
 
 
 class _Base(Model):
@@ -428,16 +428,17 @@ class Middleware(_Base):
     strip_prefix: StripPrefix | None = Field(None, description="Remove path prefixes.")
     strip_prefix_regex: StripPrefixRegex | None = Field(None, description="Remove regex path prefixes.")
 
-    @model_validator(mode="after")
-    def _one_type(self) -> Middleware:
-        exactly_one(self, "a middleware")
-        if self.plugin is not None and len(self.plugin) > 1:
-            raise ValueError(f"a middleware must configure exactly one plugin; found: {', '.join(self.plugin)}")
-        return self
+    def kind_problem(self) -> str | None:
+        """Why this middleware cannot be built (not exactly one type), or None."""
+        problem = exactly_one(self, "a middleware")
+        if problem is None and self.plugin is not None and len(self.plugin) > 1:
+            problem = f"a middleware must configure exactly one plugin; found: {', '.join(self.plugin)}"
+        return problem
 
     def kind(self) -> str:
-        """The Traefik key of the configured type (``"headers"``, ``"plugin"``...)."""
+        """The Traefik key of the configured type (``"headers"``, ``"plugin"``...); check
+        :meth:`kind_problem` first."""
         for name, info in type(self).model_fields.items():
             if getattr(self, name) not in (None, {}):
                 return info.alias or name
-        raise AssertionError("validated middleware without a type")
+        raise ValueError("a middleware without a type")

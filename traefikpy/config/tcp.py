@@ -9,7 +9,7 @@ hold exactly one kind; the message names the keys found.
 
 from __future__ import annotations
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from traefikpy.config.base import Duration, Model
 from traefikpy.config.middleware_options import exactly_one
@@ -111,10 +111,9 @@ class TCPService(_Base):
     load_balancer: TCPLoadBalancer | None = Field(None, description="Balance over servers.")
     weighted: TCPWeighted | None = Field(None, description="Balance over services by weight.")
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> TCPService:
-        exactly_one(self, "a TCP service")
-        return self
+    def kind_problem(self) -> str | None:
+        """Why this element cannot be built (not exactly one kind), or None."""
+        return exactly_one(self, "a TCP service")
 
 
 class TCPIPAllowList(_Base):
@@ -136,10 +135,9 @@ class TCPMiddleware(_Base):
     ip_white_list: TCPIPAllowList | None = Field(None, description="Deprecated: use ipAllowList.")
     in_flight_conn: TCPInFlightConn | None = Field(None, description="Limit simultaneous connections.")
 
-    @model_validator(mode="after")
-    def _one_type(self) -> TCPMiddleware:
-        exactly_one(self, "a TCP middleware")
-        return self
+    def kind_problem(self) -> str | None:
+        """Why this element cannot be built (not exactly one kind), or None."""
+        return exactly_one(self, "a TCP middleware")
 
 
 class TCPTransportTLS(_Base):
@@ -206,10 +204,9 @@ class UDPService(_Base):
     load_balancer: UDPLoadBalancer | None = Field(None, description="Balance over servers.")
     weighted: UDPWeighted | None = Field(None, description="Balance over services by weight.")
 
-    @model_validator(mode="after")
-    def _one_kind(self) -> UDPService:
-        exactly_one(self, "a UDP service")
-        return self
+    def kind_problem(self) -> str | None:
+        """Why this element cannot be built (not exactly one kind), or None."""
+        return exactly_one(self, "a UDP service")
 
 
 class UDPConfig(_Base):
