@@ -1,17 +1,12 @@
 """HTTP middlewares: one factory per Traefik middleware type, registered by its config key.
 
-A factory is ``build(options, next, name) -> Handler``: it precomputes everything from the option
+A factory is ``build(options, next, name, ctx) -> Handler`` (``ctx``: :class:`BuildContext`): it precomputes everything from the option
 model at build time and returns the handler that wraps ``next``.  :data:`REGISTRY` is the only list
 of them; the composition root (``traefikpy.app``) hands it to the compiler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-from traefikpy.proxy.http import Handler
-
-MiddlewareFactory = Callable[[Any, Handler, str], Handler]
+from traefikpy.proxy.http import MiddlewareFactory
 
 REGISTRY: dict[str, MiddlewareFactory] = {}

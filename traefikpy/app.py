@@ -15,7 +15,7 @@ from typing import Any
 
 from traefikpy.aggregator import Aggregator
 from traefikpy.aio import TaskGroup
-from traefikpy.compiler import MAX_PRIORITY, CompileContext, MiddlewareFactory, compile_graph
+from traefikpy.compiler import MAX_PRIORITY, CompileContext, compile_graph
 from traefikpy.config.decode import ConfigError, Problem
 from traefikpy.config.dynamic import DynamicConfig
 from traefikpy.config.merge import Merged
@@ -25,7 +25,7 @@ from traefikpy.graph import Graph, Switch, make_root
 from traefikpy.internal import Ping, noop
 from traefikpy.provider import Provider
 from traefikpy.proxy.entrypoint import EntryPointServer
-from traefikpy.proxy.http import Handler
+from traefikpy.proxy.http import Handler, MiddlewareFactory
 from traefikpy.proxy.upstream import Upstreams
 from traefikpy.services import HealthRegistry
 

@@ -11,7 +11,7 @@ redirections, ``ping@internal``) are added the way Traefik adds them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from traefikpy.config.merge import Merged, provider_of, qualify
 from traefikpy.config.static import StaticConfig
 from traefikpy.graph import EntryPointRoutes, Graph, Target
 from traefikpy.internal import redirect_handler
-from traefikpy.proxy.http import Handler
+from traefikpy.proxy.http import Handler, MiddlewareFactory
 from traefikpy.rules import Route, RoutingTable, RuleError, parse_rule
 from traefikpy.runtime import RuntimeState
 from traefikpy.service_builder import ForwardFactory, ServiceBuilder, StatusSink
@@ -28,8 +28,6 @@ from traefikpy.services import HealthRegistry, ServiceBuildError
 
 log = logging.getLogger("traefikpy.compiler")
 
-MiddlewareFactory = Callable[[Any, Handler, str], Handler]
-"""``build(options model, next handler, qualified name) -> handler`` (see ``middlewares``)."""
 
 MAX_PRIORITY = (1 << 63) - 1
 
@@ -51,6 +49,20 @@ class CompileContext:
 
 class _ChainError(Exception):
     pass
+
+
+class _MiddlewareContext:
+    """The :class:`~traefikpy.proxy.http.BuildContext` given to one middleware factory call."""
+
+    def __init__(self, compiler: _Compiler, middleware: str) -> None:
+        self._compiler = compiler
+        self._middleware = middleware
+
+    def service(self, name: str) -> Handler:
+        return self._compiler.services.get(qualify(name, provider_of(self._middleware)), self._middleware)
+
+    def spawn(self, coro: Any, name: str) -> Any:
+        return self._compiler.ctx.tasks.spawn(coro, f"{self._middleware}:{name}")
 
 
 class _Compiler:
@@ -107,7 +119,8 @@ class _Compiler:
             if factory is None:
                 raise _ChainError(f"middleware {name!r}: type {kind!r} is not supported")
             try:
-                handler = factory(getattr(config, _attr(config, kind)), handler, name)
+                handler = factory(getattr(config, _attr(config, kind)), handler, name,
+                                  _MiddlewareContext(self, name))
             except (ValueError, TypeError) as exc:
                 self.state.get("http", "middleware", name).add_error(str(exc))
                 raise _ChainError(f"middleware {name!r} is disabled: {exc}") from None

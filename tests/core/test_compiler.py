@@ -122,7 +122,7 @@ def test_service_cycle_is_detected() -> None:
 def test_entrypoint_middlewares_are_prepended_and_checked() -> None:
     calls: list[str] = []
 
-    def tag(cfg: Any, nxt: Handler, name: str) -> Handler:
+    def tag(cfg: Any, nxt: Handler, name: str, ctx: Any) -> Handler:
         async def handler(ex: Exchange) -> None:
             calls.append(name)
             await nxt(ex)

@@ -47,6 +47,23 @@ and returns the (possibly changed) status."""
 Handler = Callable[["Exchange"], Awaitable[None]]
 
 
+class BuildContext(Protocol):
+    """What a middleware factory may ask the compiler while it builds (once per graph)."""
+
+    def service(self, name: str) -> Handler:
+        """The handler of service ``name`` (qualified relative to the middleware's provider unless
+        it has an ``@``).  Raises ``ValueError`` when it is missing or disabled."""
+        ...
+
+    def spawn(self, coro: Any, name: str) -> Any:
+        """Run a background task owned by the application (cancelled at shutdown)."""
+        ...
+
+
+MiddlewareFactory = Callable[[Any, Handler, str, BuildContext], Handler]
+"""``build(options, next, qualified name, ctx) -> Handler``; registered by config key."""
+
+
 class Body(Protocol):
     """The request body stream.  ``read`` returns the next chunk, ``b""`` once at the end."""
 
