@@ -114,20 +114,23 @@ class Backend:
     def __init__(self) -> None:
         self.requests: list[Seen] = []
         self.connections = 0
+        self.scheme = "http"
+        self.peer_certs: list[Any] = []
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
 
     @classmethod
-    async def start(cls, host: str = "127.0.0.1") -> Backend:
+    async def start(cls, host: str = "127.0.0.1", ssl: Any = None) -> Backend:
         self = cls()
-        self._server = await asyncio.start_server(self._serve, host, 0)
+        self.scheme = "https" if ssl is not None else "http"
+        self._server = await asyncio.start_server(self._serve, host, 0, ssl=ssl)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
         assert self._server is not None
@@ -138,6 +141,9 @@ class Backend:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        sslobj = writer.get_extra_info("ssl_object")
+        if sslobj is not None:
+            self.peer_certs.append(sslobj.getpeercert())
         self._writers.add(writer)
         parser = _Parser()
         feeder = asyncio.create_task(self._feed(reader, parser, writer))

@@ -51,6 +51,11 @@ BAD_TARGETS = [
     {"desc": "authority form", "method": b"GET", "target": b"example.com:443"},
     {"desc": "fragment after authority", "method": b"GET", "target": b"http://h#x"},
     {"desc": "bad authority bytes", "method": b"GET", "target": b"http://h<x>/"},
+    {"desc": "non-numeric port", "method": b"GET", "target": b"http://h:x/"},
+    {"desc": "empty port", "method": b"GET", "target": b"http://h:/"},
+    {"desc": "bare ipv6", "method": b"GET", "target": b"http://::1/"},
+    {"desc": "unclosed ipv6", "method": b"GET", "target": b"http://[::1/"},
+    {"desc": "junk after ipv6", "method": b"GET", "target": b"http://[::1]x/"},
 ]
 
 

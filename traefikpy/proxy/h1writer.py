@@ -78,8 +78,8 @@ class H1Writer:
     wish, body), which saves an object per request."""
 
     __slots__ = (
-        "_conn", "_transport", "version", "method", "keep_alive", "upgraded", "discard", "body",
-        "exchange", "mode", "remaining", "head_sent", "ended", "close", "status",
+        "_conn", "_transport", "version", "method", "keep_alive", "upgraded", "discard", "started",
+        "body", "exchange", "mode", "remaining", "head_sent", "ended", "close", "status",
     )
 
     def __init__(self, conn: H1Connection, version: bytes, method: bytes, keep_alive: bool) -> None:
@@ -90,6 +90,7 @@ class H1Writer:
         self.keep_alive = keep_alive
         self.upgraded = False
         self.discard = False  # the response ended: remaining request body bytes are skipped
+        self.started = False  # the handler was called (the request may have been forwarded)
         self.body: RequestBody | EmptyBody
         self.exchange: Exchange
         self.mode = MODE_NONE

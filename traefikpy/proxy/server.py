@@ -197,6 +197,7 @@ class H1Connection(asyncio.Protocol):
         self._trailers: Headers | None = None
         self._wire = -1  # chunked-body overhead accounting (-1: not counting)
         self._chunks = 0
+        self._feeding = 0
 
     # -- connection lifecycle --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -234,9 +235,10 @@ class H1Connection(asyncio.Protocol):
             task.cancel()  # like Go's request context: the client is gone
 
     def eof_received(self) -> bool:
-        # A half-closed client still gets the responses to what it sent, then we close.
+        # Like Go's server (and nginx without proxy_ignore_client_abort), EOF from the client
+        # means it went away: in-flight work is cancelled and the connection closes.
         self._eof = True
-        return self._active is not None or self._in_head
+        return False
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -326,6 +328,7 @@ class H1Connection(asyncio.Protocol):
         return buf
 
     def _feed(self, data: bytes) -> None:
+        self._feeding = len(data)
         if self._wire >= 0:
             self._wire += len(data)
         try:
@@ -351,17 +354,18 @@ class H1Connection(asyncio.Protocol):
             self._head_raw += len(data)
             if self._head_raw > self.config.max_header_bytes + _HEAD_SLACK:
                 self._reject(431)
-        elif self._wire >= 0 and self._cur is not None:
-            self._check_chunk_overhead(self._cur)
-
-    def _check_chunk_overhead(self, cur: H1Writer) -> None:
-        # Go's chunked reader: at most 16 bytes + 2x the chunk size of framing per chunk, with
-        # 16 KiB of slack; more is an attack (tiny chunks with huge extensions), not a body.
-        received = cur.body.received
-        overhead = self._wire - received - 16 * self._chunks - 2 * received
-        if overhead > 16 * 1024:
-            cur.body.fail(RequestBodyError("chunked encoding contains too much non-data"))
+        elif self._wire >= 0 and self._cur is not None and self._chunk_overhead(self._cur):
+            self._cur.body.fail(RequestBodyError("chunked encoding contains too much non-data"))
             self._reject(400, "chunked encoding contains too much non-data")
+
+    def _chunk_overhead(self, cur: H1Writer) -> bool:
+        """Go's chunked reader rule: at most 16 bytes + 2x the chunk size of framing per chunk,
+        with 16 KiB of slack; more is an attack (tiny chunks, huge extensions), not a body.
+
+        Wire bytes are counted from the packet holding the head (minus the head's size), so an
+        abusive body inside that first packet is refused before the handler ever runs."""
+        received = cur.body.received
+        return self._wire - received - 16 * self._chunks - 2 * received > 16 * 1024
 
     # httptools callbacks
     def on_message_begin(self) -> None:
@@ -431,10 +435,12 @@ class H1Connection(asyncio.Protocol):
         self._in_head = False
         writer = build_request(self)
         self._cur = writer
-        self._hsize = 0
         if writer.body.length is None and not writer.body.complete:
-            self._wire = 0
+            # Bytes of this packet after the head (an estimate: header whitespace may vary).
+            head = len(writer.method) + len(self.url) + self._hsize + 13
+            self._wire = max(0, self._feeding - head)
             self._chunks = 0
+        self._hsize = 0
         if self.config.write_timeout > 0:
             self.write_deadline = self.loop.time() + self.config.write_timeout
         if self._active is None and not self._queue:
@@ -453,6 +459,8 @@ class H1Connection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         cur = self._cur
+        if self._wire >= 0 and cur is not None and self._chunk_overhead(cur):
+            raise Reject(400, "chunked encoding contains too much non-data")
         self._cur = None
         self._wire = -1
         self.read_deadline = 0.0
@@ -481,6 +489,7 @@ class H1Connection(asyncio.Protocol):
                     waiter = self._wake = loop.create_future()
                     await waiter
                     continue
+                writer.started = True
                 try:
                     await self.app(writer.exchange)
                 except asyncio.CancelledError:
@@ -530,7 +539,7 @@ class H1Connection(asyncio.Protocol):
 
     def must_close(self, writer: H1Writer) -> bool:
         """Decided when the response head is written: will the connection close after it?"""
-        if self._shutting_down or self._eof or not writer.keep_alive or self._rejected is not None:
+        if self._shutting_down or self._eof or not writer.keep_alive:
             return True
         cfg = self.config
         if cfg.keep_alive_max_requests and self._served >= cfg.keep_alive_max_requests:
@@ -594,6 +603,9 @@ class H1Connection(asyncio.Protocol):
         self._pause(_PAUSE_STASH)
 
     def _reject(self, status: int, detail: str = "") -> None:
+        """Refuse the request being parsed: nothing after it is read, it never reaches the
+        handler if the handler has not started yet, and its 4xx/5xx follows the responses
+        already under way."""
         self._in_head = False
         if self._rejected is not None or self.closed:
             return
@@ -601,7 +613,15 @@ class H1Connection(asyncio.Protocol):
         self._stash = b""
         self._pause(_PAUSE_STASH)
         self.read_deadline = 0.0
+        bad = self._cur
+        self._cur = None
+        if bad is not None and not bad.started:
+            if bad is self._active:
+                self._active = None
+            elif bad in self._queue:
+                self._queue.remove(bad)
         if self._active is None:
+            self._queue.clear()
             self.write(reject_response(status, detail))
             self._close()
 

@@ -58,7 +58,7 @@ def split_target(method: bytes, target: bytes) -> Target:
             if 0 <= pos < cut:
                 cut = pos
         authority, tail = rest[:cut], rest[cut:]
-        if not authority or b"@" in authority or not valid_host(authority):
+        if not authority or b"@" in authority or not valid_host(authority) or not _valid_port(authority):
             raise BadTarget("invalid authority in absolute-form target")
         if tail[:1] == b"#":
             raise BadTarget("fragment in request target")
@@ -67,6 +67,20 @@ def split_target(method: bytes, target: bytes) -> Target:
             raise BadTarget("fragment in request path")
         return Target(path or b"/", query, authority)
     raise BadTarget("invalid request target")
+
+
+def _valid_port(authority: bytes) -> bool:
+    """``host[:port]`` or ``[v6][:port]`` with a numeric port, like Go's URL parser wants."""
+    if authority.startswith(b"["):
+        end = authority.find(b"]")
+        if end < 0:
+            return False
+        rest = authority[end + 1 :]
+        return not rest or (rest[:1] == b":" and rest[1:].isdigit())
+    if authority.count(b":") > 1:
+        return False
+    _, colon, port = authority.partition(b":")
+    return not colon or port.isdigit()
 
 
 _UNRESERVED: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
