@@ -18,6 +18,7 @@ picked by the request path, so one instance serves every scenario:
 ``/interim``           sends ``103 Early Hints`` then the response
 ``/hop``               response with hop-by-hop headers a proxy must remove
 ``/switch``            101 to a protocol nobody asked for
+``/stale-next``        echo, then drops the connection when its next request arrives
 =====================  ==========================================================================
 
 Every request is counted in ``requests`` (the hostile-input tests assert nothing leaked through)
@@ -116,6 +117,7 @@ class Backend:
         self.connections = 0
         self.scheme = "http"
         self.peer_certs: list[Any] = []
+        self.stale_closes = 0
         self.port = 0
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
@@ -147,6 +149,7 @@ class Backend:
         self._writers.add(writer)
         parser = _Parser()
         feeder = asyncio.create_task(self._feed(reader, parser, writer))
+        stale = False
         try:
             while True:
                 get = asyncio.create_task(parser.ready.get())
@@ -155,6 +158,12 @@ class Backend:
                     get.cancel()
                     return
                 req = get.result()
+                if stale:
+                    # Like a server whose keep-alive timer fired as the request arrived.
+                    self.stale_closes += 1
+                    writer.transport.abort()
+                    return
+                stale = req.url.startswith(b"/stale-next")
                 keep = await self._handle(req, parser, writer)
                 if not keep:
                     return
@@ -207,7 +216,7 @@ class Backend:
 
         if path.startswith("/delay"):
             await asyncio.sleep(int(q.get("ms", "100")) / 1000)
-        if path.startswith("/echo") or path.startswith("/delay"):
+        if path.startswith(("/echo", "/delay", "/stale-next", "/prefix")):
             payload = json.dumps(
                 {
                     "method": method,
