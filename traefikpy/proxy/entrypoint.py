@@ -119,7 +119,8 @@ class EntryPointServer:
         """Replace the root handler, for open connections too (their next request uses it)."""
         self.app = app
         for conn in self.connections.conns:
-            conn.app = app
+            if isinstance(conn, H1Connection):
+                conn.app = app
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()

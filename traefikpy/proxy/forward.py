@@ -38,18 +38,11 @@ from traefikpy.proxy.h1client import UpstreamConnection
 from traefikpy.proxy.h1writer import H1Writer
 from traefikpy.proxy.http import Body, Exchange, Headers
 from traefikpy.proxy.pipe import pipe
+from traefikpy.proxy.reqhead import build_request_head, request_line
 from traefikpy.proxy.upstream import Pool, ServerURL, Upstreams
 
 log = logging.getLogger("traefikpy.proxy")
 
-_HOP_REQUEST: Final = frozenset(
-    {
-        b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization",
-        b"proxy-authenticate", b"te", b"trailer", b"transfer-encoding", b"upgrade",
-    }
-)
-_SPECIAL_FIRST: Final = frozenset(b"cChHkKpPtTuUxX")
-_BODY_METHODS: Final = frozenset({b"POST", b"PUT", b"PATCH"})
 _REPLAYABLE: Final = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE"})
 _INLINE_BODY: Final = 64 * 1024
 
@@ -100,9 +93,9 @@ class Forwarder:
             and not ex.upgrade
             and last[0] == headers
         ):
-            head = _request_line(ex, self._prefix) + last[4]
+            head = request_line(ex, self._prefix) + last[4]
         else:
-            line = _request_line(ex, self._prefix)
+            line = request_line(ex, self._prefix)
             head = build_request_head(ex, self.url, self.pass_host_header, self._prefix, line)
             if not ex.upgrade:
                 self._last = (list(headers), ex.client_ip, body_length, line, head[len(line) :])
@@ -192,99 +185,6 @@ def _replayable(ex: Exchange) -> bool:
     if ex.method in _REPLAYABLE:
         return True
     return any(k.lower() in (b"idempotency-key", b"x-idempotency-key") for k, _ in ex.headers)
-
-
-_LINES: dict[tuple[bytes, bytes], bytes | int] = {}
-"""Rendered request header lines by (name, value), or the kind of a header forward handles."""
-_L_HOP: Final = 1
-_L_CONNECTION: Final = 2
-_L_HOST: Final = 3
-_L_XFF: Final = 4
-_L_LENGTH: Final = 5
-_NO_CACHE: Final = frozenset({b"authorization", b"cookie", b"proxy-authorization", b"x-api-key"})
-
-
-def _line(pair: tuple[bytes, bytes]) -> bytes | int:
-    name, value = pair
-    lname = name.lower()
-    if lname in _HOP_REQUEST:
-        line: bytes | int = _L_CONNECTION if lname == b"connection" else _L_HOP
-    elif lname == b"host":
-        line = _L_HOST
-    elif lname == b"x-forwarded-for":
-        line = _L_XFF
-    elif lname == b"content-length":
-        line = _L_LENGTH
-    else:
-        line = name + b": " + value + b"\r\n"
-    if lname not in _NO_CACHE and len(value) <= 512:
-        if len(_LINES) >= 8192:
-            _LINES.clear()  # many distinct values (ids, dates): start over rather than grow
-        _LINES[pair] = line
-    return line
-
-
-def _request_line(ex: Exchange, prefix: bytes) -> bytes:
-    path = ex.raw_path
-    if prefix:
-        path = _join_path(prefix, path)
-    query = ex.query
-    if query:
-        path = path + b"?" + (query.replace(b";", b"&") if b";" in query else query)
-    return ex.method + b" " + path + b" HTTP/1.1\r\n"
-
-
-def build_request_head(
-    ex: Exchange, url: ServerURL, pass_host_header: bool, prefix: bytes, line: bytes | None = None
-) -> bytes:
-    """The upstream request head for ``ex`` (request line, headers, blank line)."""
-    parts = [line if line is not None else _request_line(ex, prefix)]
-    append = parts.append
-    xff: bytes | None = None
-    host_sent = False
-    listed: set[bytes] | None = None
-    lines = _LINES
-    for pair in ex.headers:
-        rendered = lines.get(pair)
-        if rendered is None:
-            rendered = _line(pair)
-        if type(rendered) is bytes:
-            append(rendered)
-        elif rendered == _L_HOST:
-            if not host_sent:
-                host_sent = True
-                append(b"Host: " + (pair[1] if pass_host_header else url.authority) + b"\r\n")
-        elif rendered == _L_XFF:
-            xff = pair[1] if xff is None else xff + b", " + pair[1]
-        elif rendered == _L_CONNECTION:
-            tokens = {t.strip().lower() for t in pair[1].split(b",")}
-            listed = tokens if listed is None else listed | tokens
-        # _L_HOP and _L_LENGTH: dropped (the length is re-stated from the body below)
-    if not host_sent:
-        append(b"Host: " + url.authority + b"\r\n")
-    client = ex.client_ip.encode("ascii", "replace")
-    append(b"X-Forwarded-For: " + (xff + b", " + client if xff else client) + b"\r\n")
-    if ex.upgrade:
-        append(b"Connection: Upgrade\r\nUpgrade: " + ex.upgrade + b"\r\n")
-    length = ex.body.length
-    if length is None:
-        append(b"Transfer-Encoding: chunked\r\n")
-    elif length or ex.method in _BODY_METHODS:
-        append(b"Content-Length: %d\r\n" % length)
-    if listed:
-        listed.discard(b"")
-        parts[1:] = [p for p in parts[1:] if p.split(b":", 1)[0].lower() not in listed]
-    parts.append(b"\r\n")
-    return b"".join(parts)
-
-
-def _join_path(prefix: bytes, path: bytes) -> bytes:
-    """Go's ``singleJoiningSlash`` on escaped paths (``preservePath``)."""
-    if prefix.endswith(b"/") and path.startswith(b"/"):
-        return prefix + path[1:]
-    if not prefix.endswith(b"/") and not path.startswith(b"/"):
-        return prefix + b"/" + path
-    return prefix + path
 
 
 async def _send(conn: UpstreamConnection, ex: Exchange, head: bytes, timeout: float) -> None:
