@@ -108,9 +108,11 @@ class Forwarder:
                 # Fast path: nothing to stream up.
                 conn.begin(ex.method == b"HEAD")
                 conn.transport.write(head)
-                conn.sent(pool.transport.response_header_timeout)
+                timeout = pool.transport.response_header_timeout
+                if timeout:
+                    conn.sent(timeout)
                 if not conn.head_done:
-                    await conn.wait_head()
+                    await conn.head_future()
                 if conn.error is not None:
                     raise conn.error
             else:

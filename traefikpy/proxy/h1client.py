@@ -115,7 +115,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.extra = b""
         self.trailers: Headers | None = None
         self.error: UpstreamError | None = None
-        self._raw = bytearray()
+        self._raw = b""
         self._chunks: deque[bytes] = deque()
         self._buffered = 0
         self._paused = False
@@ -162,7 +162,8 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.got_bytes = True
         if not self.head_done:
-            self._raw += data
+            # bytes, not a bytearray: the usual head arrives in one packet and is sliced once
+            self._raw = self._raw + data if self._raw else data
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -221,20 +222,27 @@ class UpstreamConnection(asyncio.Protocol):
         end = raw.find(b"\r\n\r\n")
         if 100 <= status < 200 and status != 101:
             # Interim response (100 Continue, 103): skip it; the final head follows.
-            del raw[: end + 4]
+            self._raw = raw[end + 4 :]
             self.headers = []
             self.hop = None
             self.hop_only_keepalive = False
             self.length = None
             self.chunked = False
             return
-        self._cancel_timer()
+        if self._timer is not None:
+            self._cancel_timer()
         self.status = status
-        self.raw_head = bytes(raw[: end + 2]) if end >= 0 else b""
-        self._raw = bytearray()
+        self.raw_head = raw[: end + 2] if end >= 0 else b""
+        self._raw = b""
         self.keep_alive = self.parser.should_keep_alive()
         self.head_done = True
-        self._wake_head()
+        waiter = self._head_waiter
+        if waiter is not None:
+            self._head_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._drain_waiter is not None:
+            self._wake_drain()  # an upload waiting to drain stops: the answer is here
         if self.head_only and status != 101:
             raise _StopHead
 

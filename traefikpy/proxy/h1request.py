@@ -138,7 +138,8 @@ def build_request(conn: H1Connection) -> H1Writer:
 
     url = conn.url
     authority: bytes | None = None
-    if url[:1] == b"/" and b"?" not in url and b"#" not in url:
+    # int membership: ``b"?" in url`` costs ~10x more (buffer protocol) on the hot path
+    if url[:1] == b"/" and 63 not in url and 35 not in url:  # "?" and "#"
         raw_path, query = url, b""
     else:
         try:
@@ -194,14 +195,14 @@ def build_request(conn: H1Connection) -> H1Writer:
                 raise Reject(417)
 
     if raw_path != b"*":
-        if b"%" in raw_path:
+        if 37 in raw_path:  # "%"
             try:
                 raw_path = normalize_path(raw_path)
             except BadTarget as exc:
                 raise Reject(400, str(exc)) from None
             if has_denied_encoding(raw_path, cfg.denied_encodings):
                 raise Reject(400, "denied encoded character in path")
-        if cfg.sanitize_path and (b"//" in raw_path or b"/." in raw_path):
+        if cfg.sanitize_path and (raw_path.find(b"//") >= 0 or (46 in raw_path and raw_path.find(b"/.") >= 0)):
             raw_path = clean_path(raw_path)
     if query and cfg.encode_query_semicolons:
         query = encode_query_semicolons(query)

@@ -131,7 +131,7 @@ class H1Writer:
                         continue
                 elif lname == b"date":
                     has_date = True
-            if b"\r" in value or b"\n" in value:
+            if 13 in value or 10 in value:  # CR, LF
                 value = value.replace(b"\r", b" ").replace(b"\n", b" ")
             parts.append(name + b": " + value + b"\r\n")
         if not has_date:
@@ -261,7 +261,7 @@ class H1Writer:
             if trailers:
                 lines = [b"0\r\n"]
                 for name, value in trailers:
-                    if b"\r" in value or b"\n" in value:
+                    if 13 in value or 10 in value:  # CR, LF
                         continue
                     lines.append(name + b": " + value + b"\r\n")
                 lines.append(b"\r\n")

@@ -64,7 +64,7 @@ def request_line(ex: Exchange, prefix: bytes) -> bytes:
         path = join_path(prefix, path)
     query = ex.query
     if query:
-        path = path + b"?" + (query.replace(b";", b"&") if b";" in query else query)
+        path = path + b"?" + (query.replace(b";", b"&") if 59 in query else query)
     return ex.method + b" " + path + b" HTTP/1.1\r\n"
 
 

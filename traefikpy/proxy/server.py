@@ -227,6 +227,8 @@ class H1Connection(RequestReader, asyncio.Protocol):
                         if not writer.head_sent:
                             writer.write_head(200, [(b"Content-Length", b"0")])
                         writer.finish()
+                # Break the writer <-> exchange cycle so both die by refcount, not by the GC.
+                del writer.exchange
                 if self.upgraded:
                     break
                 if self._active is writer:  # nothing ended the response: give up on it
