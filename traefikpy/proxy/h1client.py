@@ -55,6 +55,12 @@ _RESPONSE_KIND: dict[bytes, int] = {}
 """Kind of a response header by raw name (0: an ordinary header), filled as names are seen."""
 
 
+_Known = tuple[int, int, tuple[tuple[bytes, bytes], ...], tuple[bytes, ...] | None, bool, bool]
+_KNOWN_HEADS: dict[bytes, _Known] = {}
+"""Response heads llhttp already parsed (Content-Length framed), by their exact bytes:
+(length, status, headers, hop-by-hop names, only-keep-alive, keep-alive).  A byte-identical head
+parses identically, so a complete response that starts with one skips the parser."""
+
 _CONNECTION_TOKENS: dict[bytes, list[bytes]] = {}
 _KEEP_ALIVE_ONLY: Final = [b"keep-alive"]
 
@@ -162,6 +168,13 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.got_bytes = True
         if not self.head_done:
+            if not self._raw and not self.head_only:
+                end = data.find(b"\r\n\r\n")
+                if end > 0:
+                    known = _KNOWN_HEADS.get(data[: end + 2])
+                    if known is not None and len(data) - end - 4 == known[0]:
+                        self._known_response(known, data, end)
+                        return
             # bytes, not a bytearray: the usual head arrives in one packet and is sliced once
             self._raw = self._raw + data if self._raw else data
         try:
@@ -179,6 +192,32 @@ class UpstreamConnection(asyncio.Protocol):
                 self._protocol_error(f"invalid response: {exc.__context__!r}")
         except httptools.HttpParserError as exc:
             self._protocol_error(f"invalid response from upstream: {exc}")
+
+    def _known_response(self, known: _Known, data: bytes, end: int) -> None:
+        """A complete response whose head is byte-identical to one llhttp already parsed: the
+        framing and hop-by-hop facts are known, so llhttp (idle between messages) is skipped."""
+        length, status, headers, hop, hop_only_keepalive, keep_alive = known
+        if self._timer is not None:
+            self._cancel_timer()
+        self.status = status
+        self.raw_head = data[: end + 2]
+        self.headers = list(headers)
+        self.hop = list(hop) if hop is not None else None
+        self.hop_only_keepalive = hop_only_keepalive
+        self.length = length
+        self.keep_alive = keep_alive
+        self.head_done = True
+        self.complete = True
+        if length:
+            self._chunks.append(data[end + 4 :])
+            self._buffered = length
+        waiter = self._head_waiter
+        if waiter is not None:
+            self._head_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._drain_waiter is not None:
+            self._wake_drain()
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -235,6 +274,17 @@ class UpstreamConnection(asyncio.Protocol):
         self.raw_head = raw[: end + 2] if end >= 0 else b""
         self._raw = b""
         self.keep_alive = self.parser.should_keep_alive()
+        if self.length is not None and not self.chunked and status != 101 and not self.head_only and end > 0:
+            if len(_KNOWN_HEADS) >= 512:
+                _KNOWN_HEADS.clear()  # heads carry a Date: old ones are useless after a second
+            _KNOWN_HEADS[self.raw_head] = (
+                self.length,
+                status,
+                tuple(self.headers),
+                tuple(self.hop) if self.hop is not None else None,
+                self.hop_only_keepalive,
+                self.keep_alive,
+            )
         self.head_done = True
         waiter = self._head_waiter
         if waiter is not None:
