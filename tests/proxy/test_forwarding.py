@@ -290,3 +290,17 @@ async def test_early_response_before_upload_finished(start_proxy: StartProxy) ->
     assert resp.status == 413
     assert resp.header("connection") == "close"
     await client.close()
+
+
+async def test_repeated_headers_with_a_different_method(start_proxy: StartProxy, backend: Backend) -> None:
+    """The forwarder reuses the previous header block only when it would render the same."""
+    proxy = await start_proxy()
+    client = await RawClient.connect(proxy.port)
+    await client.request("GET", "/echo", headers=[("X-Same", "1")])
+    assert backend.requests[-1].header("content-length") is None
+    await client.request("POST", "/echo", headers=[("X-Same", "1"), ("Content-Length", "0")])
+    assert backend.requests[-1].header("content-length") == "0"
+    await client.request("POST", "/echo", headers=[("X-Same", "1")], body=b"abc")
+    assert backend.requests[-1].header("content-length") == "3"
+    assert backend.requests[-1].body == b"abc"
+    await client.close()

@@ -60,7 +60,8 @@ class Forwarder:
         self.pass_host_header = pass_host_header
         self.preserve_path = preserve_path
         self._prefix = url.raw_path if preserve_path and url.raw_path not in (b"", b"/") else b""
-        # The header block of the previous request: keep-alive clients repeat theirs verbatim.
+        # The header block of the previous request (headers, client IP, body length, method,
+        # rendered block): keep-alive clients repeat theirs verbatim.
         self._last: tuple[list[tuple[bytes, bytes]], str, int | None, bytes, bytes] | None = None
 
     @classmethod
@@ -90,6 +91,7 @@ class Forwarder:
             last is not None
             and last[1] == ex.client_ip
             and last[2] == body_length
+            and last[3] == ex.method
             and not ex.upgrade
             and last[0] == headers
         ):
@@ -98,7 +100,7 @@ class Forwarder:
             line = request_line(ex, self._prefix)
             head = build_request_head(ex, self.url, self.pass_host_header, self._prefix, line)
             if not ex.upgrade:
-                self._last = (list(headers), ex.client_ip, body_length, line, head[len(line) :])
+                self._last = (list(headers), ex.client_ip, body_length, ex.method, head[len(line) :])
         pool = self.pool
         conn = pool.take_idle()
         if conn is None:
@@ -176,8 +178,22 @@ async def forward(
     pass_host_header: bool = True,
     preserve_path: bool = False,
 ) -> None:
-    """Forward ``ex`` to ``url`` through ``pool`` (a one-off :class:`Forwarder`)."""
-    await Forwarder(url, pool, pass_host_header=pass_host_header, preserve_path=preserve_path)(ex)
+    """Forward ``ex`` to ``url`` through ``pool``.
+
+    Prefer keeping a :class:`Forwarder` per server (it caches the rendered header block of the
+    previous request); this function looks one up in a small cache keyed by its arguments."""
+    key = (id(pool), url.url, pass_host_header, preserve_path)
+    forwarder = _FORWARDERS.get(key)
+    if forwarder is None or forwarder.pool is not pool or pool.retired:
+        if len(_FORWARDERS) >= 4096:
+            _FORWARDERS.clear()
+        forwarder = _FORWARDERS[key] = Forwarder(
+            url, pool, pass_host_header=pass_host_header, preserve_path=preserve_path
+        )
+    await forwarder(ex)
+
+
+_FORWARDERS: dict[tuple[int, str, bool, bool], Forwarder] = {}
 
 
 def _replayable(ex: Exchange) -> bool:
