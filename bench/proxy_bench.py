@@ -14,7 +14,8 @@ Everything listens on 127.0.0.1 free ports:
   :class:`traefikpy.proxy.forward.Forwarder`.
 
 ``wrk -t1 -cN -dDs`` runs against both proxies in interleaved rounds; the script prints req/s of
-each round, the medians and the traefikpy/nginx ratio.  ``--serve PORT BACKEND_PORT`` is the
+each round, the CPU time each proxy process spent per request (from ``/proc``: steadier than
+req/s on a shared machine), the medians and the traefikpy/nginx ratios.  ``--serve PORT BACKEND_PORT`` is the
 internal mode that runs the traefikpy proxy process.
 """
 
@@ -106,7 +107,27 @@ def start_nginx(workdir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
     )
 
 
-def run_wrk(port: int, duration: int, connections: int) -> float:
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (Linux /proc), 0 when unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pid(master: int) -> int:
+    """nginx runs its single worker as a child of the master process."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return master
+    return int(children[0]) if children else master
+
+
+def run_wrk(port: int, duration: int, connections: int, pid: int | None = None) -> tuple[float, float]:
+    """(requests per second, CPU microseconds the proxy process spent per request)."""
+    before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [
             "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", f"Host: {HOST}",
@@ -117,12 +138,15 @@ def run_wrk(port: int, duration: int, connections: int) -> float:
         check=True,
         timeout=duration + 30,
     ).stdout
+    after = cpu_seconds(pid) if pid else 0.0
     match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not match:
+    total = re.search(r"(\d+) requests in", out)
+    if not match or not total:
         raise RuntimeError(f"unexpected wrk output:\n{out}")
     if "Non-2xx" in out or "Socket errors" in out:
         print(out, file=sys.stderr)
-    return float(match.group(1))
+    cpu_us = (after - before) * 1e6 / max(1, int(total.group(1)))
+    return float(match.group(1)), cpu_us
 
 
 def serve(port: int, backend_port: int) -> None:
@@ -190,15 +214,18 @@ def main() -> int:
             )
             for port in (backend_port, nginx_port, traefikpy_port):
                 wait_port(port)
+            pids = {"nginx": worker_pid(procs[1].pid), "traefikpy": procs[2].pid}
             # Warm up both paths (connection pools, caches).
             run_wrk(nginx_port, 1, args.connections)
             run_wrk(traefikpy_port, 1, args.connections)
             results: dict[str, list[float]] = {"nginx": [], "traefikpy": []}
+            cpu: dict[str, list[float]] = {"nginx": [], "traefikpy": []}
             for rnd in range(1, args.rounds + 1):
                 for name, port in (("nginx", nginx_port), ("traefikpy", traefikpy_port)):
-                    rps = run_wrk(port, args.duration, args.connections)
+                    rps, us = run_wrk(port, args.duration, args.connections, pids[name])
                     results[name].append(rps)
-                    print(f"round {rnd} {name:10s} {rps:10.0f} req/s", flush=True)
+                    cpu[name].append(us)
+                    print(f"round {rnd} {name:10s} {rps:10.0f} req/s  {us:6.1f} us CPU/request", flush=True)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -209,9 +236,11 @@ def main() -> int:
                     proc.kill()
     nginx = statistics.median(results["nginx"])
     ours = statistics.median(results["traefikpy"])
-    print(f"median nginx     {nginx:10.0f} req/s")
-    print(f"median traefikpy {ours:10.0f} req/s")
-    print(f"ratio traefikpy/nginx {ours / nginx:.2f}")
+    nginx_cpu = statistics.median(cpu["nginx"])
+    ours_cpu = statistics.median(cpu["traefikpy"])
+    print(f"median nginx     {nginx:10.0f} req/s  {nginx_cpu:6.1f} us CPU/request")
+    print(f"median traefikpy {ours:10.0f} req/s  {ours_cpu:6.1f} us CPU/request")
+    print(f"ratio traefikpy/nginx {ours / nginx:.2f} (throughput), {nginx_cpu / ours_cpu:.2f} (CPU per request)")
     return 0
 
 
