@@ -85,3 +85,36 @@ async def test_connection_count_and_app_switch() -> None:
     await server.stop(0.2)
     assert server.open_connections == 0
     assert "127.0.0.1" in repr(server)
+
+
+async def test_tls_entrypoint_with_ssl_context() -> None:
+    import asyncio
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("secure.example").configure_cert(server_ctx)
+    seen: dict[str, object] = {}
+
+    async def app(ex: Exchange) -> None:
+        seen["scheme"] = ex.scheme
+        seen["tls"] = ex.tls is not None
+        seen["proto"] = ex.header(b"x-forwarded-proto")
+        seen["port"] = ex.header(b"x-forwarded-port")
+        await ex.respond(200, b"secure")
+
+    server = EntryPointServer(EntryPointSettings(name="websecure", address="127.0.0.1:0", ssl_context=server_ctx), app)
+    await server.start()
+    client_ctx = ssl.create_default_context()
+    ca.configure_trust(client_ctx)
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", server.port, ssl=client_ctx, server_hostname="secure.example"
+    )
+    client = RawClient(reader, writer)
+    resp = await client.request("GET", "/", host="secure.example")
+    assert resp.body == b"secure"
+    assert seen == {"scheme": "https", "tls": True, "proto": b"https", "port": b"443"}
+    await client.close()
+    await server.stop(0.2)
