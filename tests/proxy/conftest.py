@@ -33,6 +33,9 @@ async def backend() -> AsyncIterator[Backend]:
 async def upstreams() -> AsyncIterator[Upstreams]:
     ups = Upstreams()
     yield ups
+    # Every borrowed connection was returned exactly once (no leak, no double release).
+    busy = [p.busy for p in ups.pools.values()]
+    assert all(b >= 0 for b in busy), f"negative busy count: {ups!r}"
     await ups.close()
 
 

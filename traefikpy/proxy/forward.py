@@ -34,7 +34,7 @@ from traefikpy.proxy.errors import (
     UpstreamProtocolError,
 )
 from traefikpy.proxy.h1body import EmptyBody
-from traefikpy.proxy.h1client import UpstreamConnection
+from traefikpy.proxy.h1client import BUSY, UpstreamConnection
 from traefikpy.proxy.h1writer import H1Writer
 from traefikpy.proxy.http import Body, Exchange, Headers
 from traefikpy.proxy.pipe import pipe
@@ -135,6 +135,7 @@ class Forwarder:
         except BaseException:
             pool.discard(conn)
             raise
+        borrow = conn.borrow  # once released, the connection may serve someone else
         try:
             writer = ex.writer
             if (
@@ -163,7 +164,7 @@ class Forwarder:
                 return
             await _respond(ex, conn, pool)
         except BaseException:
-            if not conn.forgotten:
+            if conn.borrow == borrow and conn.state == BUSY:
                 pool.discard(conn)
             raise
 

@@ -97,6 +97,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.state = IDLE
         self.reused = False
+        self.borrow = 0  # exchanges served so far (lets a borrower tell if it still owns it)
         self.forgotten = False  # the pool no longer tracks it
         self.idle_since = 0.0
         self.write_paused = False
@@ -313,6 +314,7 @@ class UpstreamConnection(asyncio.Protocol):
     def begin(self, head_only: bool) -> None:
         """Prepare for a new exchange (``head_only`` for a HEAD request)."""
         self.state = BUSY
+        self.borrow += 1
         self.head_only = head_only
         self.got_bytes = False
         self.head_done = False

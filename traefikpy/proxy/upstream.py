@@ -19,7 +19,7 @@ import os
 import ssl
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -50,7 +50,6 @@ class Transport:
     dial_timeout: float = 30.0
     response_header_timeout: float = 0.0
     idle_conn_timeout: float = 90.0
-    extra: tuple[tuple[str, str], ...] = field(default=())  # reserved for options not wired yet
 
 
 Origin = tuple[str, str, int]
