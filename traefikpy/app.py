@@ -15,6 +15,7 @@ from typing import Any
 
 from traefikpy.aggregator import Aggregator
 from traefikpy.aio import TaskGroup
+from traefikpy.api import api_internals
 from traefikpy.compiler import MAX_PRIORITY, CompileContext, compile_graph
 from traefikpy.config.decode import ConfigError, Problem
 from traefikpy.config.dynamic import DynamicConfig
@@ -111,6 +112,10 @@ class App:
         internal_services: dict[str, Any] = {"noop@internal": noop}
         if self.ping is not None:
             internal_services["ping@internal"] = self.ping
+        # api@internal / dashboard@internal, and their routers on "traefik" with api.insecure
+        api_services, api_routes = api_internals(static, lambda: self.switch.current, internal_services)
+        internal_services.update(api_services)
+        internal_routes.extend(api_routes)
         self.ctx = CompileContext(
             static=static,
             forward_for=Forwarding(self.upstreams),
