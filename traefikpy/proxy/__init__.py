@@ -13,7 +13,8 @@ How a request travels (one module per step):
 ``forward``     exchange -> upstream request, response streamed back; error mapping;
                 ``reqhead`` renders the upstream request head
 ``upstream``    ``Transport`` settings, ``ServerURL``, pools that outlive configuration graphs
-``h1client``    one upstream HTTP/1.1 connection (llhttp response parser)
+``h1client``    one upstream HTTP/1.1 connection (llhttp response parser); ``resprules`` its
+                header tables and the cache of known response heads
 ``pipe``        the byte pipe after ``101 Switching Protocols``
 ``proxyproto``  PROXY protocol v1/v2 parser (pure); ``ipcheck`` trusted IP ranges
 ``errors``      the exception tree and the statuses it maps to

@@ -32,52 +32,23 @@ from traefikpy.proxy.errors import (
     UpstreamResponseTimeout,
 )
 from traefikpy.proxy.http import Headers
+from traefikpy.proxy.resprules import (
+    CONNECTION_TOKENS,
+    K_CHUNKED,
+    K_CONNECTION,
+    K_LENGTH,
+    KEEP_ALIVE_ONLY,
+    KNOWN_HEADS,
+    RESPONSE_KIND,
+    Known,
+    classify_response_header,
+    connection_tokens,
+)
 
 if TYPE_CHECKING:
     from traefikpy.proxy.upstream import Pool
 
 HIGH_WATER: Final = 512 * 1024
-_K_LENGTH: Final = 1
-_K_CONNECTION: Final = 2
-_K_CHUNKED: Final = 3  # Transfer-Encoding
-_K_HOP: Final = 4
-_HOP_KINDS: Final = {
-    b"content-length": _K_LENGTH,
-    b"connection": _K_CONNECTION,
-    b"transfer-encoding": _K_CHUNKED,
-    b"keep-alive": _K_HOP,
-    b"proxy-connection": _K_HOP,
-    b"proxy-authenticate": _K_HOP,
-    b"te": _K_HOP,
-    b"upgrade": _K_HOP,
-}
-_RESPONSE_KIND: dict[bytes, int] = {}
-"""Kind of a response header by raw name (0: an ordinary header), filled as names are seen."""
-
-
-_Known = tuple[int, int, tuple[tuple[bytes, bytes], ...], tuple[bytes, ...] | None, bool, bool]
-_KNOWN_HEADS: dict[bytes, _Known] = {}
-"""Response heads llhttp already parsed (Content-Length framed), by their exact bytes:
-(length, status, headers, hop-by-hop names, only-keep-alive, keep-alive).  A byte-identical head
-parses identically, so a complete response that starts with one skips the parser."""
-
-_CONNECTION_TOKENS: dict[bytes, list[bytes]] = {}
-_KEEP_ALIVE_ONLY: Final = [b"keep-alive"]
-
-
-def _connection_tokens(value: bytes) -> list[bytes]:
-    tokens = [t.strip().lower() for t in value.split(b",") if t.strip()]
-    if len(_CONNECTION_TOKENS) < 256:
-        _CONNECTION_TOKENS[value] = tokens
-    return tokens
-
-
-def _classify_response_header(name: bytes) -> int:
-    kind = _HOP_KINDS.get(name.lower(), 0)
-    if len(_RESPONSE_KIND) < 10000:
-        _RESPONSE_KIND[name] = kind
-    return kind
-
 IDLE: Final = 0
 BUSY: Final = 1
 DEAD: Final = 2
@@ -172,7 +143,7 @@ class UpstreamConnection(asyncio.Protocol):
             if not self._raw and not self.head_only:
                 end = data.find(b"\r\n\r\n")
                 if end > 0:
-                    known = _KNOWN_HEADS.get(data[: end + 2])
+                    known = KNOWN_HEADS.get(data[: end + 2])
                     if known is not None and len(data) - end - 4 == known[0]:
                         self._known_response(known, data, end)
                         return
@@ -194,7 +165,7 @@ class UpstreamConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             self._protocol_error(f"invalid response from upstream: {exc}")
 
-    def _known_response(self, known: _Known, data: bytes, end: int) -> None:
+    def _known_response(self, known: Known, data: bytes, end: int) -> None:
         """A complete response whose head is byte-identical to one llhttp already parsed: the
         framing and hop-by-hop facts are known, so llhttp (idle between messages) is skipped."""
         length, status, headers, hop, hop_only_keepalive, keep_alive = known
@@ -229,22 +200,22 @@ class UpstreamConnection(asyncio.Protocol):
                 self.trailers.append((name, value))
             return
         self.headers.append((name, value))
-        kind = _RESPONSE_KIND.get(name)
+        kind = RESPONSE_KIND.get(name)
         if kind is None:
-            kind = _classify_response_header(name)
+            kind = classify_response_header(name)
         if kind:
-            if kind == _K_LENGTH:
+            if kind == K_LENGTH:
                 self.length = int(value)
                 return
             if self.hop is None:
                 self.hop = [name.lower()]
             else:
                 self.hop.append(name.lower())
-            if kind == _K_CONNECTION:
-                tokens = _CONNECTION_TOKENS.get(value)
+            if kind == K_CONNECTION:
+                tokens = CONNECTION_TOKENS.get(value)
                 if tokens is None:
-                    tokens = _connection_tokens(value)
-                if tokens != _KEEP_ALIVE_ONLY:
+                    tokens = connection_tokens(value)
+                if tokens != KEEP_ALIVE_ONLY:
                     self.hop.extend(tokens)
                     self.hop_only_keepalive = False
                 elif len(self.hop) > 1:
@@ -253,7 +224,7 @@ class UpstreamConnection(asyncio.Protocol):
                     self.hop_only_keepalive = True
                 return
             self.hop_only_keepalive = False
-            if kind == _K_CHUNKED:
+            if kind == K_CHUNKED:
                 self.chunked = True
 
     def on_headers_complete(self) -> None:
@@ -276,9 +247,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._raw = b""
         self.keep_alive = self.parser.should_keep_alive()
         if self.length is not None and not self.chunked and status != 101 and not self.head_only and end > 0:
-            if len(_KNOWN_HEADS) >= 512:
-                _KNOWN_HEADS.clear()  # heads carry a Date: old ones are useless after a second
-            _KNOWN_HEADS[self.raw_head] = (
+            if len(KNOWN_HEADS) >= 512:
+                KNOWN_HEADS.clear()  # heads carry a Date: old ones are useless after a second
+            KNOWN_HEADS[self.raw_head] = (
                 self.length,
                 status,
                 tuple(self.headers),
