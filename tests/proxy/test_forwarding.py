@@ -30,7 +30,7 @@ async def test_forwards_request_and_response(start_proxy: StartProxy, backend: B
     assert got.header("x-forwarded-host") == "Example.com:81"
     assert got.header("x-forwarded-port") == "81"
     assert got.header("x-forwarded-server") == "proxy-host"
-    assert resp.header("date") is not None or resp.header("content-length") is not None
+    assert resp.header("date") is not None  # the backend sends none; Go's server adds one
     await client.close()
 
 
@@ -103,6 +103,7 @@ async def test_chunked_response_and_trailers(start_proxy: StartProxy) -> None:
     client = await RawClient.connect(proxy.port)
     resp = await client.request("GET", "/chunked?n=4&size=3")
     assert resp.header("transfer-encoding") == "chunked"
+    assert resp.header("date") is not None
     assert resp.body == b"aaabbbcccddd"
     resp = await client.request("GET", "/trailers")
     assert resp.body == b"hello trailer world"

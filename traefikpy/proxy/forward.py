@@ -35,7 +35,7 @@ from traefikpy.proxy.errors import (
 )
 from traefikpy.proxy.h1body import EmptyBody
 from traefikpy.proxy.h1client import BUSY, UpstreamConnection
-from traefikpy.proxy.h1writer import H1Writer
+from traefikpy.proxy.h1writer import H1Writer, date_header
 from traefikpy.proxy.http import Body, Exchange, Headers
 from traefikpy.proxy.pipe import pipe
 from traefikpy.proxy.reqhead import build_request_head, request_line
@@ -152,6 +152,8 @@ class Forwarder:
                     not conn.hop_only_keepalive or writer.version != b"1.1" or writer.will_close()
                 ):
                     raw = _cut_lines(raw, conn.hop)
+                if not conn.has_date:
+                    raw += date_header()
                 data = conn.take_body()
                 status = conn.status
                 length = conn.length
@@ -285,6 +287,8 @@ async def _respond(ex: Exchange, conn: UpstreamConnection, pool: Pool) -> None:
             not conn.hop_only_keepalive or writer.version != b"1.1" or writer.will_close()
         ):
             raw = _cut_lines(raw, conn.hop)
+        if not conn.has_date:
+            raw += date_header()
         ex.status = status
         writer.write_raw(raw, status, conn.length, conn.take_body())
         while data := await conn.read_body():

@@ -36,6 +36,7 @@ from traefikpy.proxy.resprules import (
     CONNECTION_TOKENS,
     K_CHUNKED,
     K_CONNECTION,
+    K_DATE,
     K_LENGTH,
     KEEP_ALIVE_ONLY,
     KNOWN_HEADS,
@@ -85,6 +86,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.headers: Headers = []
         self.hop: list[bytes] | None = None  # lower-case names of hop-by-hop headers to cut
         self.hop_only_keepalive = False  # ...and they are just "Connection: keep-alive"
+        self.has_date = False
         self.length: int | None = None
         self.chunked = False
         self.keep_alive = False
@@ -168,7 +170,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _known_response(self, known: Known, data: bytes, end: int) -> None:
         """A complete response whose head is byte-identical to one llhttp already parsed: the
         framing and hop-by-hop facts are known, so llhttp (idle between messages) is skipped."""
-        length, status, headers, hop, hop_only_keepalive, keep_alive = known
+        length, status, headers, hop, hop_only_keepalive, keep_alive, has_date = known
         if self._timer is not None:
             self._cancel_timer()
         self.status = status
@@ -176,6 +178,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.headers = list(headers)
         self.hop = list(hop) if hop is not None else None
         self.hop_only_keepalive = hop_only_keepalive
+        self.has_date = has_date
         self.length = length
         self.keep_alive = keep_alive
         self.head_done = True
@@ -207,6 +210,9 @@ class UpstreamConnection(asyncio.Protocol):
             if kind == K_LENGTH:
                 self.length = int(value)
                 return
+            if kind == K_DATE:
+                self.has_date = True
+                return
             if self.hop is None:
                 self.hop = [name.lower()]
             else:
@@ -237,6 +243,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.headers = []
             self.hop = None
             self.hop_only_keepalive = False
+            self.has_date = False
             self.length = None
             self.chunked = False
             return
@@ -256,6 +263,7 @@ class UpstreamConnection(asyncio.Protocol):
                 tuple(self.hop) if self.hop is not None else None,
                 self.hop_only_keepalive,
                 self.keep_alive,
+                self.has_date,
             )
         self.head_done = True
         waiter = self._head_waiter
@@ -294,6 +302,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.headers = []
         self.hop = None
         self.hop_only_keepalive = False
+        self.has_date = False
         self.length = None
         self.chunked = False
         self.keep_alive = False

@@ -13,6 +13,7 @@ K_LENGTH: Final = 1
 K_CONNECTION: Final = 2
 K_CHUNKED: Final = 3  # Transfer-Encoding
 K_HOP: Final = 4
+K_DATE: Final = 5  # not hop-by-hop: noted so a response without one gets ours, like Go's server
 _HOP_KINDS: Final = {
     b"content-length": K_LENGTH,
     b"connection": K_CONNECTION,
@@ -22,15 +23,16 @@ _HOP_KINDS: Final = {
     b"proxy-authenticate": K_HOP,
     b"te": K_HOP,
     b"upgrade": K_HOP,
+    b"date": K_DATE,
 }
 RESPONSE_KIND: dict[bytes, int] = {}
 """Kind of a response header by raw name (0: an ordinary header), filled as names are seen."""
 
 
-Known = tuple[int, int, tuple[tuple[bytes, bytes], ...], tuple[bytes, ...] | None, bool, bool]
+Known = tuple[int, int, tuple[tuple[bytes, bytes], ...], tuple[bytes, ...] | None, bool, bool, bool]
 KNOWN_HEADS: dict[bytes, Known] = {}
 """Response heads llhttp already parsed (Content-Length framed), by their exact bytes:
-(length, status, headers, hop-by-hop names, only-keep-alive, keep-alive).  A byte-identical head
+(length, status, headers, hop-by-hop names, only-keep-alive, keep-alive, has Date).  A byte-identical head
 parses identically, so a complete response that starts with one skips the parser."""
 
 CONNECTION_TOKENS: dict[bytes, list[bytes]] = {}
