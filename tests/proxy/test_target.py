@@ -110,8 +110,16 @@ def test_clean_path(case: dict) -> None:
 
 @pytest.mark.parametrize(
     ("raw", "want"),
-    [(b"/a/b", "/a/b"), (b"/a%2Fb", "/a/b"), (b"/caf%C3%A9", "/café"), (b"/%FF", "/\udcff")],
-    ids=["plain", "encoded slash", "utf-8", "invalid utf-8"],
+    [
+        (b"/a/b", "/a/b"),
+        (b"/a%2Fb", "/a%2Fb"),
+        (b"/a%2fb", "/a%2Fb"),
+        (b"/foo%20bar", "/foo bar"),
+        (b"/caf%C3%A9", "/café"),
+        (b"/%FF", "/\udcff"),
+        (b"/q%3Fx%23y%25z", "/q%3Fx%23y%25z"),
+    ],
+    ids=["plain", "encoded slash kept", "lower-case escape", "space", "utf-8", "invalid utf-8", "reserved kept"],
 )
 def test_decode_path(raw: bytes, want: str) -> None:
     assert decode_path(raw) == want

@@ -126,7 +126,8 @@ class Exchange:
     ) -> None:
         self.method = method  # b"GET"
         self.raw_path = raw_path  # path as on the wire, without the query: b"/a%2Fb"
-        self.path = path if path is not None else raw_path.decode("latin-1")  # decoded for routing
+        # The routing path: escapes decoded except reserved ones (%2F stays), see target.decode_path
+        self.path = path if path is not None else raw_path.decode("latin-1")
         self.query = query  # raw query string without "?" (b"" when absent)
         self.version = version  # b"1.1", b"1.0" or b"2"
         self.headers = headers

@@ -11,7 +11,8 @@ Traefik v3 (Go's ``net/http`` plus its entry point handlers) does it:
 * :func:`clean_path` is ``entryPoints.<ep>.http.sanitizePath`` (default on): Go's ``path.Clean``
   of the escaped path (dot segments, repeated slashes) keeping a trailing slash, like Traefik's
   ``URL.JoinPath()``.  Encoded slashes (``%2F``) are not separators and stay as they are.
-* :func:`decode_path` gives the percent-decoded path routers match on.
+* :func:`decode_path` gives the routing path rules match on (Traefik v3's: escapes decoded
+  except reserved characters, so ``%2F`` is never a separator).
 * :func:`canonical_host` lower-cases the Host, strips the port, IPv6 brackets and one trailing
   dot; :func:`valid_host` is Go's ``httpguts.ValidHostHeader`` byte check.
 """
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import re
 from typing import Final, NamedTuple
-from urllib.parse import unquote_to_bytes
 
 
 class BadTarget(ValueError):
@@ -136,10 +136,24 @@ def clean_path(raw: bytes) -> bytes:
     return cleaned
 
 
+_RESERVED_ESCAPES: Final = frozenset(
+    b"%" + c.encode() for c in ("3A", "2F", "3F", "23", "5B", "5D", "40", "21", "24", "26", "27",
+                                 "28", "29", "2A", "2B", "2C", "3B", "3D", "25")
+)
+_ESCAPE: Final = re.compile(rb"%[0-9A-Fa-f]{2}")
+
+
+def _unescape(match: re.Match[bytes]) -> bytes:
+    code = match.group(0).upper()
+    return code if code in _RESERVED_ESCAPES else bytes([int(code[1:], 16)])
+
+
 def decode_path(raw: bytes) -> str:
-    """The percent-decoded path as text (UTF-8; undecodable bytes kept as surrogate escapes)."""
-    if 37 in raw:
-        raw = unquote_to_bytes(raw)
+    """Traefik's *routing path*: escapes decoded except those of reserved characters
+    (``:/?#[]@!$&'()*+,;=%``), so ``/a%2Fb`` never matches a rule for ``/a/b`` while
+    ``/foo%20bar`` matches ``/foo bar``.  Text is UTF-8 (undecodable bytes kept as surrogates)."""
+    if 37 in raw:  # "%"
+        raw = _ESCAPE.sub(_unescape, raw)
     return raw.decode("utf-8", "surrogateescape")
 
 
