@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import aiohttp
+from yarl import URL
 
 from tests.harness import FeedProvider
 from tests.proxy.backends import Backend
@@ -101,7 +102,9 @@ class Rig:
                 raise TimeoutError("configuration not applied")
 
     async def get(self, path: str, entrypoint: str = "traefik", **kwargs: Any) -> tuple[int, Any, Any]:
-        async with self.session.get(self.url(path, entrypoint), allow_redirects=False, **kwargs) as resp:
+        # encoded=True: the path goes out byte for byte (the client would re-quote a bad escape)
+        async with self.session.get(URL(self.url(path, entrypoint), encoded=True), allow_redirects=False,
+                                    **kwargs) as resp:
             raw = await resp.read()
             body: Any = raw
             if resp.headers.get("Content-Type", "").startswith("application/json"):

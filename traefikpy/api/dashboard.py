@@ -6,8 +6,9 @@ to it with a content type guessed from their extension.  Only the files of the p
 served (a fixed table loaded once), so a request path cannot reach anything else.
 
 :class:`DashboardHandler` is ``dashboard@internal``: what Traefik's insecure ``dashboard`` router
-does with its two internal middlewares, in one handler: ``{basePath}`` redirects permanently to
-``{basePath}dashboard/``, and ``{basePath}dashboard/...`` serves the page.
+does with its two internal middlewares, in one handler: ``{basePath}`` (and ``{basePath}dashboard``,
+whose relative links would break) redirects permanently to ``{basePath}dashboard/``, and
+``{basePath}dashboard/...`` serves the page.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class DashboardHandler:
             await ex.respond(405, b"Method Not Allowed\n")
             return
         path = ex.raw_path.decode("latin-1")
-        if path == self.assets.base:
+        if path in (self.assets.base, self.assets.prefix[:-1]):
             await redirect(ex, self.assets.prefix, 301)
         elif path.startswith(self.assets.prefix):
             await self.assets.serve(ex, path[len(self.assets.prefix):])

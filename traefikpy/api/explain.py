@@ -2,7 +2,8 @@
 
 ``GET /api/http/explain?url=http://host/path?q&method=GET&header=Name:Value&entrypoint=web&clientIP=``
 evaluates the request against the current graph without sending anything.  For each entry point
-considered (the one asked for, else every HTTP entry point) it lists the routers the routing
+considered (the one asked for; else those listening on the URL's port, 80 or 443 by default;
+else every HTTP entry point) it lists the routers the routing
 table would try, in order, with their priority and the result of each matcher call of their
 rule; the routers meant for that entry point that are disabled (and so never tried) with their
 errors; and the winner.  The overall winner is that of the first entry point, in name order,
@@ -13,12 +14,13 @@ servers and their live status.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from traefikpy.api.views import ApiSource, Item, kind_of, raw_element
 from traefikpy.config.merge import provider_of, qualify
+from traefikpy.config.static import StaticConfig
 from traefikpy.proxy.target import canonical_host
 from traefikpy.rules import RouteRequest
 from traefikpy.runtime import DISABLED
@@ -28,6 +30,24 @@ MAX_DEPTH = 16  # service and chain trees deeper than this are cut (cycles are d
 
 class ExplainError(ValueError):
     """A bad explain query: answered with 400."""
+
+
+def url_port(url: str) -> int:
+    """The port ``url`` names, or its scheme's default (0 when it cannot be told)."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    try:
+        port = parts.port
+    except ValueError:
+        return 0
+    return port if port is not None else {"http": 80, "https": 443}.get(parts.scheme, 0)
+
+
+def entrypoints_for(static: StaticConfig, available: Collection[str], port: int) -> list[str]:
+    """The entry points a request to ``port`` reaches: those of ``available`` configured on that
+    port, else all of them (sorted by name)."""
+    names = sorted(available)
+    on_port = [n for n in names if n in static.entry_points and static.entry_points[n].listen.port == port]
+    return on_port or names
 
 
 def build_request(url: str, method: str = "GET", headers: Sequence[tuple[str, str]] = (),
@@ -170,11 +190,12 @@ def _winner(source: ApiSource, ep: str, router: str, tls: bool) -> Item:
     return out
 
 
-def explain(source: ApiSource, req: RouteRequest, tls: bool, entrypoint: str = "") -> Item:
-    """The explanation of ``req`` over the graph of ``source`` (see the module docstring)."""
+def explain(source: ApiSource, req: RouteRequest, tls: bool, entrypoint: str = "", port: int = 0) -> Item:
+    """The explanation of ``req`` over the graph of ``source`` (see the module docstring); ``port``
+    (see :func:`url_port`) picks the entry points when ``entrypoint`` is not given."""
     if entrypoint and entrypoint not in source.graph.routes:
         raise ExplainError(f"entry point not found: {entrypoint}")
-    eps = [entrypoint] if entrypoint else sorted(source.graph.routes)
+    eps = [entrypoint] if entrypoint else entrypoints_for(source.static, source.graph.routes, port)
     reports = [_entrypoint_report(source, ep, req, tls) for ep in eps]
     request: Item = {
         "method": req.method.decode("latin-1"), "host": req.host,

@@ -3,8 +3,9 @@
 Paths, under ``api.basePath`` (``/`` by default), as Traefik's ``pkg/api/handler.go`` routes them:
 ``api/rawdata``, ``api/overview``, ``api/entrypoints[/{name}]``, ``api/{http,tcp,udp}/{routers,
 services,middlewares}[/{name}]`` (no UDP middlewares), ``api/version``, plus our
-``api/http/explain``.  With the dashboard enabled, ``{basePath}`` redirects (302) to
-``{basePath}dashboard/`` (behind ``X-Forwarded-Prefix`` when set) and the page is served there.
+``api/http/explain``.  With the dashboard enabled, ``{basePath}`` (and ``{basePath}dashboard``)
+redirects (302) to ``{basePath}dashboard/`` (behind ``X-Forwarded-Prefix`` when set) and the page
+is served there.
 
 Every answer reads the graph that is live at that moment; nothing is cached.  Element names in
 paths are percent-decoded (``x%40file`` is ``x@file``).  Errors are ``{"message": ...}`` with
@@ -24,7 +25,7 @@ from urllib.parse import parse_qsl, unquote
 from traefikpy import __version__
 from traefikpy.api import views
 from traefikpy.api.dashboard import NOT_FOUND, DashboardAssets, base_path, redirect
-from traefikpy.api.explain import ExplainError, build_request, explain, parse_header
+from traefikpy.api.explain import ExplainError, build_request, explain, parse_header, url_port
 from traefikpy.api.query import QueryError, paginate, select
 from traefikpy.config.static import StaticConfig
 from traefikpy.graph import Graph
@@ -83,7 +84,7 @@ class ApiHandler:
         path = ex.raw_path.decode("latin-1")
         dashboard = self.dashboard
         handled = path.startswith(self.api_prefix) or (
-            dashboard is not None and (path == self.base or path.startswith(dashboard.prefix)))
+            dashboard is not None and (path in (self.base, dashboard.prefix[:-1]) or path.startswith(dashboard.prefix)))
         if not handled:
             await ex.respond(404, NOT_FOUND)
             return
@@ -91,7 +92,7 @@ class ApiHandler:
             await ex.respond(405, b"", content_type=None)
             return
         if dashboard is not None and not path.startswith(self.api_prefix):
-            if path == self.base:
+            if path in (self.base, dashboard.prefix[:-1]):
                 prefix = (ex.header(b"x-forwarded-prefix") or b"").decode("latin-1").rstrip("/")
                 await redirect(ex, prefix + dashboard.prefix, 302)
             else:
@@ -165,8 +166,8 @@ class ApiHandler:
     def _explain(self, query: dict[str, str], pairs: list[tuple[str, str]]) -> Any:
         try:
             headers = [parse_header(value) for key, value in pairs if key == "header"]
-            req, tls = build_request(query.get("url", ""), query.get("method", "GET"), headers,
-                                     query.get("clientIP", ""))
-            return explain(self.source(), req, tls, query.get("entrypoint", ""))
+            url = query.get("url", "")
+            req, tls = build_request(url, query.get("method", "GET"), headers, query.get("clientIP", ""))
+            return explain(self.source(), req, tls, query.get("entrypoint", ""), url_port(url))
         except ExplainError as exc:
             raise ApiError(400, str(exc)) from None
