@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.rig import Rig
+from traefikpy.api.handler import ApiError, _unescape
 
 
 @pytest.mark.parametrize(("desc", "path", "status", "message"), [
@@ -52,3 +53,19 @@ async def test_bad_escape_in_a_name_is_400(loaded: Rig) -> None:
     # The entry point refuses an invalid escape before routing (as Go's server does).
     status, _, _ = await loaded.get("/api/http/routers/x%zzfile")
     assert status == 400
+
+
+@pytest.mark.parametrize(("desc", "raw", "expected"), [
+    ("plain", "x@file", "x@file"),
+    ("encoded at and slash", "a%2Fb%40file", "a/b@file"),
+    ("bad escape", "x%zzfile", 'unable to decode routerID "x%zzfile": invalid URL escape "%zz"'),
+    ("truncated escape", "x%4", 'unable to decode routerID "x%4": invalid URL escape "%4"'),
+])
+def test_name_unescaping(desc: str, raw: str, expected: str) -> None:
+    # A middleware may rewrite the path after the entry point checked it: the handler checks again.
+    try:
+        got = _unescape(raw, "routerID")
+    except ApiError as exc:
+        assert (exc.status, str(exc)) == (400, expected), desc
+    else:
+        assert got == expected, desc

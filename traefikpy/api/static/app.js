@@ -38,10 +38,13 @@ async function getJSON(path) {
 }
 
 const enc = (name) => encodeURIComponent(name);
+const qualify = (ref, provider) => (ref.includes("@") ? ref : `${ref}@${provider}`);
 const link = (section, kind, name) => el("a", { href: `#/${section}/${kind}/${enc(name)}` }, name);
 const badge = (status) => el("span", { class: "badge " + (status || "none") }, status || "unknown");
 const errorBox = (errors) => (errors && errors.length ? el("div", { class: "errors", role: "alert" }, errors.map((e) => el("div", {}, e))) : null);
 const priorityOf = (r) => r.priority || (r.rule || "").length;
+// Internal routers use Go's MaxInt scale, beyond what a JS number holds exactly.
+const showPriority = (r) => (priorityOf(r) > Number.MAX_SAFE_INTEGER ? "max (internal)" : String(priorityOf(r)));
 
 function serversSummary(svc) {
   const servers = (svc.loadBalancer && svc.loadBalancer.servers) || [];
@@ -94,8 +97,8 @@ function columns(kind) {
       ["Name", (r, s) => [link(s, kind, r.name), r.error ? el("div", { class: "cell-error" }, r.error.join("; ")) : null]],
       ["Rule", (r) => el("code", {}, r.rule || "")],
       ["Entry points", (r) => (r.using || r.entryPoints || []).join(", ")],
-      ["Service", (r, s) => (r.service ? r.service : "")],
-      ["Priority", (r) => String(priorityOf(r))],
+      ["Service", (r, s) => (r.service ? link(s, "services", qualify(r.service, r.provider)) : "")],
+      ["Priority", (r) => showPriority(r)],
       ["Provider", (r) => r.provider]];
   }
   const rows = [["Status", (x) => badge(x.status)],
@@ -141,8 +144,6 @@ function joinNodes(nodes) {
   return out;
 }
 
-const qualify = (ref, provider) => (ref.includes("@") ? ref : `${ref}@${provider}`);
-
 function childServices(svc) {
   for (const key of ["weighted", "highestRandomWeight"]) if (svc[key]) return (svc[key].services || []).map((c) => c.name);
   if (svc.mirroring) return [svc.mirroring.service, ...(svc.mirroring.mirrors || []).map((m) => m.name)];
@@ -156,7 +157,7 @@ async function viewDetail(section, kind, name) {
   const usedBy = joinNodes((item.usedBy || []).map((r) => link(section, "routers", r)));
   if (kind === "routers") {
     out.push(facts([
-      ["Rule", el("code", {}, item.rule || "")], ["Priority", String(priorityOf(item))],
+      ["Rule", el("code", {}, item.rule || "")], ["Priority", showPriority(item)],
       ["Entry points", (item.entryPoints || []).join(", ")], ["Using", (item.using || []).join(", ")],
       ["Middlewares", joinNodes((item.middlewares || []).map((m) => link(section, "middlewares", qualify(m, item.provider))))],
       ["Service", item.service ? link(section, "services", qualify(item.service, item.provider)) : ""],
