@@ -11,7 +11,8 @@ Redis Cluster; ``username``, ``password``, ``db``, ``dialTimeout`` (connect), ``
 (socket timeout; 0 or less waits forever), ``maxActiveConns`` (pool cap; 0 = none), ``tls``
 (``ca``/``cert``/``key`` as paths or PEM, ``insecureSkipVerify``).  ``poolSize``,
 ``minIdleConns`` and ``writeTimeout`` are accepted; redis-py opens connections on demand and has
-one socket timeout, so they have no effect.  Clients are shared between middleware instances
+one socket timeout, so they have no effect.  A failed command is retried 3 times with a backoff
+from 8 to 512 ms (go-redis' defaults).  Clients are shared between middleware instances
 with the same settings and survive reloads (:mod:`middlewares.shared`).
 """
 
@@ -25,6 +26,8 @@ from typing import Any, Final
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from middlewares import shared
 from middlewares.ratelimit import SECOND, Limits
@@ -78,6 +81,8 @@ class _Client:
             "socket_timeout": options.read_timeout if options.read_timeout > 0 else None,
             "max_connections": options.max_active_conns if options.max_active_conns > 0 else None,
             "decode_responses": False,
+            # go-redis' defaults: 3 retries, backoff from 8 ms up to 512 ms (redis-py waits seconds).
+            "retry": Retry(ExponentialBackoff(cap=0.512, base=0.008), 3),
         }
         if options.tls is not None:
             kwargs.update(self._tls(options))
@@ -147,12 +152,13 @@ class RedisLimiter:
         # rate per microsecond, burst, ttl, (now), max delay in microseconds
         self._args = (repr(limits.rate / 1_000_000), limits.burst, limits.ttl, limits.max_delay // 1000)
 
-    async def reserve(self, key: str) -> int:
-        """Take a token for ``key``; returns the wait in ns (see TokenBuckets.reserve)."""
+    async def reserve(self, key: str, now_us: int | None = None) -> int:
+        """Take a token for ``key``; returns the wait in ns (see TokenBuckets.reserve).  ``now_us``
+        (µs since the epoch) defaults to the wall clock."""
         if self.limits.rate == float("inf"):
             return 0
         rate, burst, ttl, max_delay = self._args
-        now = time.time_ns() // 1000
+        now = time.time_ns() // 1000 if now_us is None else now_us
         result = await self._script(keys=[KEY_PREFIX + key], args=[rate, burst, ttl, now, max_delay])
         return int(float(result[0]) * 1000)
 
