@@ -56,8 +56,9 @@ def peer_chain(tls: Any) -> list[bytes]:
             chain = getter()
         except (AttributeError, ValueError):
             chain = None
-        if chain:
-            return [c if isinstance(c, bytes) else c.public_bytes(_DER) for c in chain]
+        # Python 3.11-3.12 put None in place of a missing client certificate.
+        if chain and chain[0] is not None:
+            return [c if isinstance(c, bytes) else c.public_bytes(_DER) for c in chain if c is not None]
     der = tls.getpeercert(binary_form=True)
     return [der] if der else []
 
