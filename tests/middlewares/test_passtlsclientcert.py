@@ -169,10 +169,10 @@ async def _get(pki: dict[str, Any], port: int, with_cert: bool, headers: dict[st
     pki["root"].configure_trust(context)
     if with_cert:
         pki["client"].configure_cert(context)
-    async with aiohttp.ClientSession() as session:
-        async with session.get(f"https://127.0.0.1:{port}/echo", ssl=context, headers=headers or {}) as resp:
-            await resp.read()
-            return resp.status
+    async with aiohttp.ClientSession() as session, \
+            session.get(f"https://127.0.0.1:{port}/echo", ssl=context, headers=headers or {}) as resp:
+        await resp.read()
+        return resp.status
 
 
 async def test_client_certificate_chain_reaches_the_backend(pki: dict[str, Any]) -> None:
