@@ -159,7 +159,7 @@ class ForwardAuth(_Base):
     auth_response_headers_regex: str = Field("", description="Regex of auth response headers copied onto the forwarded request.")
     auth_request_headers: list[str] = Field(default_factory=list, description="Request headers sent to the auth server; empty sends all.")
     add_auth_cookies_to_response: list[str] = Field(default_factory=list, description="Cookies copied from the auth response onto the response.")
-    header_field: str = Field("", description="Request header that receives the authenticated user name.")
+    header_field: str = Field("", description="Auth response header whose value is recorded as the user name (access log).")
     forward_body: bool = Field(False, description="Send the request body to the auth server (buffers it).")
     max_body_size: int = Field(-1, description="Largest body sent with forwardBody; larger gets 401. -1 is no limit.")
     preserve_location_header: bool = Field(False, description="Pass the auth server's Location header unchanged instead of making it absolute.")
@@ -245,7 +245,7 @@ class InFlightReq(_Base):
     """Limits simultaneous requests per source; the excess gets 429."""
 
     amount: int = Field(0, description="Most requests in progress per source.")
-    source_criterion: SourceCriterion | None = Field(None, description="How sources are told apart; unset groups by client IP.")
+    source_criterion: SourceCriterion | None = Field(None, description="How sources are told apart; unset groups by the request Host.")
 
 
 class SubjectDNInfo(_Base):
