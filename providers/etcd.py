@@ -1,0 +1,197 @@
+"""etcd v3 provider (``providers.etcd``): dynamic configuration from the keys under ``rootKey``.
+
+I/O only, with ``aetcd`` (asyncio gRPC).  A session reads the prefix ``<rootKey>/`` once (one
+range read, which also gives the store revision), then watches the prefix from that revision + 1
+and applies the events to its copy of the pairs: every batch of events yields a full state, and
+:func:`providers.kv.watch_store` turns it into a snapshot.  When the connection is lost the last
+good configuration keeps serving; the next session (after a backoff, on the next endpoint) resumes
+the watch from the last revision seen, so changes made meanwhile are replayed, and reads the
+prefix again if etcd compacted that revision away.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from typing import Any
+
+import aetcd
+import grpc
+from aetcd import rpc, watcher
+from aetcd.exceptions import RevisionCompactedError
+
+from providers.kv import Backoff, batches, check_tls, normalize_root, pem_bytes, split_endpoint, watch_store
+from traefikpy.config.dynamic import DynamicConfig
+from traefikpy.config.static_providers import ClientTLS
+from traefikpy.config.static_providers import EtcdProvider as EtcdSettings
+
+log = logging.getLogger("traefikpy.providers.etcd")
+
+_GRPC_OPTIONS = {
+    # detect a silently dead connection (the server allows pings every 5 s by default)
+    "grpc.keepalive_time_ms": 10_000,
+    "grpc.keepalive_timeout_ms": 5_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    # reconnect attempts are ours (one session per attempt): keep gRPC's own short
+    "grpc.initial_reconnect_backoff_ms": 100,
+    "grpc.max_reconnect_backoff_ms": 1_000,
+}
+
+
+class _TLSClient(aetcd.Client):  # type: ignore[misc]
+    """``aetcd.Client`` over a TLS channel (aetcd itself only opens plaintext channels)."""
+
+    def __init__(self, credentials: grpc.ChannelCredentials, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._credentials = credentials
+
+    async def connect(self) -> None:
+        if self._connected.is_set():
+            return
+        self.channel = grpc.aio.secure_channel(
+            f"{self._host}:{self._port}", self._credentials, options=list(self._options.items()))
+        try:
+            if self._username is not None and self._password is not None:
+                self.auth_stub = rpc.AuthStub(self.channel)
+                resp = await self.auth_stub.Authenticate(
+                    rpc.AuthenticateRequest(name=self._username, password=self._password), timeout=self._timeout)
+                self.metadata = (("token", resp.token),)
+        except grpc.aio.AioRpcError as exc:
+            await self.channel.close()
+            raise ConnectionError(f"etcd authentication failed: {exc.details()}") from None
+        self.kvstub = rpc.KVStub(self.channel)
+        self.clusterstub = rpc.ClusterStub(self.channel)
+        self.leasestub = rpc.LeaseStub(self.channel)
+        self.maintenancestub = rpc.MaintenanceStub(self.channel)
+        self._watcher = watcher.Watcher(rpc.WatchStub(self.channel), timeout=self._timeout, metadata=self.metadata)
+        self._connected.set()
+
+
+def channel_credentials(tls: ClientTLS) -> grpc.ChannelCredentials:
+    """gRPC credentials from Traefik's ``tls`` block.
+
+    gRPC always verifies the server certificate: with ``insecureSkipVerify`` and no ``ca`` the
+    connection still needs a certificate the system trusts (see docs/providers/etcd.md).
+    """
+    check_tls(tls)
+    return grpc.ssl_channel_credentials(
+        root_certificates=pem_bytes(tls.ca) if tls.ca else None,
+        private_key=pem_bytes(tls.key) if tls.key else None,
+        certificate_chain=pem_bytes(tls.cert) if tls.cert else None,
+    )
+
+
+class EtcdProvider:
+    """``providers.etcd``: watches ``<rootKey>/`` on the first reachable endpoint."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[str] = ("127.0.0.1:2379",),
+        root_key: str = "traefik",
+        username: str = "",
+        password: str = "",
+        tls: ClientTLS | None = None,
+        name: str = "etcd",
+        throttle: float | None = None,
+        timeout: float = 3.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        if not endpoints:
+            raise ValueError("providers.etcd: at least one endpoint is needed")
+        if bool(username) != bool(password):
+            raise ValueError("providers.etcd: username and password must be set together")
+        self.name = name
+        self.throttle = throttle
+        self.endpoints = [split_endpoint(e, 2379, tls is not None)[1:] for e in endpoints]
+        self.root_key = normalize_root(root_key)
+        self.username = username
+        self.password = password
+        self.credentials = channel_credentials(tls) if tls is not None else None
+        self.timeout = timeout
+        self.backoff = backoff or Backoff()
+        self._attempt = 0
+        self._pairs: dict[str, str] = {}  # the state a resumed watch continues from
+        self._revision = 0  # the store revision ``_pairs`` reflects (0: never read)
+
+    @property
+    def prefix(self) -> bytes:
+        return (self.root_key + "/").encode()
+
+    def client(self) -> aetcd.Client:
+        """A client of the next endpoint (endpoints are tried in turn, one per session)."""
+        host, port = self.endpoints[self._attempt % len(self.endpoints)]
+        self._attempt += 1
+        kwargs: dict[str, Any] = {
+            "host": host, "port": port, "timeout": self.timeout, "options": _GRPC_OPTIONS,
+            "username": self.username or None, "password": self.password or None,
+        }
+        if self.credentials is not None:
+            return _TLSClient(self.credentials, **kwargs)
+        return aetcd.Client(**kwargs)
+
+    async def watch(self) -> AsyncIterator[DynamicConfig]:
+        async for config in watch_store(self.name, self.root_key, self._session, self.backoff, log):
+            yield config
+
+    async def _session(self) -> AsyncGenerator[dict[str, str], None]:
+        client = self.client()
+        try:
+            stream = None
+            if self._revision:
+                try:
+                    stream = await client.watch_prefix(self.prefix, start_revision=self._revision + 1)
+                except RevisionCompactedError:
+                    log.warning("%s: revision %d was compacted; reading %s/ again", self.name,
+                                self._revision + 1, self.root_key)
+                else:
+                    log.info("%s: watching %s/ again from revision %d", self.name, self.root_key, self._revision + 1)
+                    yield self._pairs  # unchanged so far: marks the session as healthy
+            while True:
+                if stream is None:
+                    stream = await self._read(client)
+                    yield self._pairs
+                try:
+                    async for events in batches(aiter(stream)):
+                        self._apply(events)
+                        yield self._pairs
+                except RevisionCompactedError:
+                    stream = None  # fell behind a compaction: read everything again
+                    continue
+                raise ConnectionError("the watch stream ended")
+        finally:
+            with contextlib.suppress(Exception):
+                await client.close()
+
+    async def _read(self, client: aetcd.Client) -> Any:
+        """Read the prefix and start watching right after the revision read."""
+        result = await client.get_prefix(self.prefix)
+        self._pairs = {_text(kv.key): _text(kv.value) for kv in result}
+        self._revision = result.header.revision
+        log.debug("%s: read %d keys at revision %d", self.name, len(self._pairs), self._revision)
+        return await client.watch_prefix(self.prefix, start_revision=self._revision + 1)
+
+    def _apply(self, events: list[Any]) -> None:
+        for event in events:
+            key = _text(event.kv.key)
+            if event.kind == "DELETE":
+                self._pairs.pop(key, None)
+            else:
+                self._pairs[key] = _text(event.kv.value)
+            self._revision = max(self._revision, event.kv.mod_revision)
+
+    def __repr__(self) -> str:
+        return f"<EtcdProvider {self.endpoints} root={self.root_key!r} revision={self._revision}>"
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", errors="replace")
+
+
+def from_static(cfg: EtcdSettings) -> EtcdProvider:
+    """The provider for the static section ``providers.etcd``."""
+    return EtcdProvider(
+        endpoints=cfg.endpoints, root_key=cfg.root_key, username=cfg.username, password=cfg.password, tls=cfg.tls)
+
+
+__all__ = ["EtcdProvider", "channel_credentials", "from_static"]
