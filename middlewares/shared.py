@@ -54,7 +54,10 @@ def acquire(
 ) -> tuple[T, Callable[[object], None]]:
     """The shared client for ``key`` (created with ``create`` when absent) and a function that
     binds this reference to the lifetime of an object (the handler being built)."""
-    loop = asyncio.get_running_loop()
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        raise ValueError("this middleware can only be built inside the running application") from None
     entries = _registry.setdefault(loop, {})
     entry = entries.get(key)
     if entry is None:
