@@ -11,8 +11,10 @@ prefix again if etcd compacted that revision away.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
@@ -20,6 +22,7 @@ import aetcd
 import grpc
 from aetcd import rpc, watcher
 from aetcd.exceptions import RevisionCompactedError
+from cryptography import x509
 
 from providers.kv import Backoff, batches, check_tls, normalize_root, pem_bytes, split_endpoint, watch_store
 from traefikpy.config.dynamic import DynamicConfig
@@ -68,18 +71,41 @@ class _TLSClient(aetcd.Client):  # type: ignore[misc]
         self._connected.set()
 
 
-def channel_credentials(tls: ClientTLS) -> grpc.ChannelCredentials:
-    """gRPC credentials from Traefik's ``tls`` block.
-
-    gRPC always verifies the server certificate: with ``insecureSkipVerify`` and no ``ca`` the
-    connection still needs a certificate the system trusts (see docs/providers/etcd.md).
-    """
+def channel_credentials(tls: ClientTLS, pinned: bytes | None = None) -> grpc.ChannelCredentials:
+    """gRPC credentials from Traefik's ``tls`` block (``pinned``: the only certificate trusted)."""
     check_tls(tls)
+    roots = pinned if pinned is not None else pem_bytes(tls.ca) if tls.ca else None
     return grpc.ssl_channel_credentials(
-        root_certificates=pem_bytes(tls.ca) if tls.ca else None,
+        root_certificates=roots,
         private_key=pem_bytes(tls.key) if tls.key else None,
         certificate_chain=pem_bytes(tls.cert) if tls.cert else None,
     )
+
+
+async def presented_certificate(host: str, port: int, timeout: float) -> tuple[bytes, str]:
+    """The certificate the server presents (PEM) and a name it is valid for.
+
+    gRPC cannot skip certificate verification; for ``insecureSkipVerify`` each session trusts
+    exactly the certificate the server shows at that moment, under a name the certificate
+    holds, which accepts any server certificate as Traefik does.
+    """
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    ctx.set_alpn_protocols(["h2"])
+    _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx), timeout)
+    try:
+        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+    finally:
+        writer.close()
+    cert = x509.load_der_x509_certificate(der)
+    names: list[str] = []
+    with contextlib.suppress(x509.ExtensionNotFound):
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names += [str(n) for n in san.get_values_for_type(x509.DNSName) if "*" not in n]
+        names += [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+    names += [str(a.value) for a in cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)]
+    return ssl.DER_cert_to_PEM_cert(der).encode(), (names[0] if names else host)
 
 
 class EtcdProvider:
@@ -107,6 +133,7 @@ class EtcdProvider:
         self.root_key = normalize_root(root_key)
         self.username = username
         self.password = password
+        self.tls = tls
         self.credentials = channel_credentials(tls) if tls is not None else None
         self.timeout = timeout
         self.backoff = backoff or Backoff()
@@ -118,24 +145,40 @@ class EtcdProvider:
     def prefix(self) -> bytes:
         return (self.root_key + "/").encode()
 
-    def client(self) -> aetcd.Client:
-        """A client of the next endpoint (endpoints are tried in turn, one per session)."""
-        host, port = self.endpoints[self._attempt % len(self.endpoints)]
+    def next_endpoint(self) -> tuple[str, int]:
+        """Endpoints are tried in turn, one per session."""
+        endpoint = self.endpoints[self._attempt % len(self.endpoints)]
         self._attempt += 1
+        return endpoint
+
+    def client(self, endpoint: tuple[str, int] | None = None, pinned: tuple[bytes, str] | None = None) -> aetcd.Client:
+        """A client of ``endpoint`` (default: the next one); ``pinned``: see :func:`presented_certificate`."""
+        host, port = endpoint or self.next_endpoint()
+        options: dict[str, Any] = dict(_GRPC_OPTIONS)
         kwargs: dict[str, Any] = {
-            "host": host, "port": port, "timeout": self.timeout, "options": _GRPC_OPTIONS,
+            "host": host, "port": port, "timeout": self.timeout, "options": options,
             "username": self.username or None, "password": self.password or None,
         }
+        if self.tls is not None and pinned is not None:
+            options["grpc.ssl_target_name_override"] = pinned[1]
+            return _TLSClient(channel_credentials(self.tls, pinned[0]), **kwargs)
         if self.credentials is not None:
             return _TLSClient(self.credentials, **kwargs)
         return aetcd.Client(**kwargs)
+
+    async def connect(self) -> aetcd.Client:
+        """A client of the next endpoint, ready for ``insecureSkipVerify`` when asked."""
+        endpoint = self.next_endpoint()
+        if self.tls is not None and self.tls.insecure_skip_verify:
+            return self.client(endpoint, await presented_certificate(*endpoint, self.timeout))
+        return self.client(endpoint)
 
     async def watch(self) -> AsyncIterator[DynamicConfig]:
         async for config in watch_store(self.name, self.root_key, self._session, self.backoff, log):
             yield config
 
     async def _session(self) -> AsyncGenerator[dict[str, str], None]:
-        client = self.client()
+        client = await self.connect()
         try:
             stream = None
             if self._revision:

@@ -202,9 +202,7 @@ async def test_mutual_tls_from_the_static_configuration(tmp_path: Path) -> None:
         assert static.providers is not None and static.providers.etcd is not None
         p = from_static(static.providers.etcd)
         p.backoff = Backoff(0.05, 0.3)
-        tls_client = p.client()  # the provider's own client kind writes the keys
-        p._attempt = 0
-        async with tls_client as c:
+        async with p.client(p.endpoints[0]) as c:  # the provider's own client kind writes the keys
             for key, value in router_pairs("traefik", "tls", "tls.test", "http://127.0.0.1:9").items():
                 await c.put(key.encode(), value.encode())
         gen = p.watch()
@@ -217,6 +215,18 @@ async def test_mutual_tls_from_the_static_configuration(tmp_path: Path) -> None:
         gen = EtcdProvider(endpoints=[server.endpoint], tls=inline).watch()
         assert set((await asyncio.wait_for(anext(gen), 10)).http.routers) == {"tls"}
         await gen.aclose()
+        # insecureSkipVerify: no CA at all (gRPC cannot skip verification: the presented
+        # certificate is pinned per session), the client certificate still authenticates
+        skip = ClientTLS(insecure_skip_verify=True, cert=str(files["client.pem"]), key=str(files["client.key"]))
+        gen = EtcdProvider(endpoints=[server.endpoint], tls=skip).watch()
+        assert set((await asyncio.wait_for(anext(gen), 10)).http.routers) == {"tls"}
+        await gen.aclose()
+        # without the CA and without insecureSkipVerify the server is not trusted
+        untrusted = EtcdProvider(endpoints=[server.endpoint], tls=ClientTLS(
+            cert=str(files["client.pem"]), key=str(files["client.key"])), timeout=0.5).watch()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(untrusted), 1.0)
+        await untrusted.aclose()
     finally:
         server.kill()
 
