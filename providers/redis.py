@@ -77,6 +77,9 @@ class RedisProvider:
             raise ValueError("providers.redis: at least one endpoint is needed")
         if sentinel is not None and not sentinel.master_name:
             raise ValueError("providers.redis: sentinel.masterName is required")
+        if sentinel is not None and (sentinel.latency_strategy or sentinel.random_strategy):
+            log.warning("providers.redis: sentinel latencyStrategy/randomStrategy route reads in a Redis Cluster; "
+                        "not supported, the master is read")
         if tls is not None:
             check_tls(tls)
         self.name = name
@@ -121,8 +124,9 @@ class RedisProvider:
             if self.tls is not None:  # the sentinels are reached like the servers
                 sentinel_kwargs.update({k: v for k, v in kwargs.items() if k.startswith("ssl")})
             sentinels = Sentinel(self.endpoints, sentinel_kwargs=sentinel_kwargs, **kwargs)  # type: ignore[no-untyped-call]
-            master: aioredis.Redis = sentinels.master_for(s.master_name, **kwargs)
-            return master
+            pick = sentinels.slave_for if s.replica_strategy else sentinels.master_for
+            server: aioredis.Redis = pick(s.master_name, **kwargs)
+            return server
         host, port = self.endpoints[self._attempt % len(self.endpoints)]
         self._attempt += 1
         return aioredis.Redis(host=host, port=port, **kwargs)
@@ -157,7 +161,7 @@ class RedisProvider:
                         changed.add(more["channel"])
                     keys = sorted(c[len(channel_prefix):] for c in changed if c.startswith(channel_prefix))
                     for key, value in zip(keys, await client.mget(keys), strict=True):
-                        if value is None:  # deleted, expired, or not a string
+                        if not value:  # deleted, expired, not a string, or empty (skipped, as Traefik does)
                             pairs.pop(key, None)
                         else:
                             pairs[key] = _text(value)
@@ -189,7 +193,7 @@ class RedisProvider:
         for start in range(0, len(keys), _MGET_CHUNK):
             chunk = keys[start:start + _MGET_CHUNK]
             for key, value in zip(chunk, await client.mget(chunk), strict=True):
-                if value is not None:
+                if value:  # Traefik skips empty values
                     pairs[key] = _text(value)
         return pairs
 

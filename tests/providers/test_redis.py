@@ -80,6 +80,10 @@ async def test_routes_from_keys_and_a_change_is_live_within_100ms(redis_server: 
         await rt.wait_status("one.test")
         assert rt.routers() == {"one@redis"} and not p.polling
         client = store(redis_server)
+        await client.set("traefik/http/routers/one/tls", "")  # empty values are skipped, as in Traefik
+        await client.set("traefik/http/routers/one/priority", "5")
+        await eventually(lambda: rt.app.aggregator.current.config.http.routers["one@redis"].priority == 5)  # type: ignore[union-attr]
+        assert rt.app.aggregator.current.config.http.routers["one@redis"].tls is None  # type: ignore[union-attr]
         flags = (await client.config_get("notify-keyspace-events"))["notify-keyspace-events"]
         assert "K" in flags and "E" in flags and "A" in flags, "flags added, the server's own kept"
         timings = []
