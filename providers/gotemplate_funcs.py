@@ -7,6 +7,7 @@ functions taking any value, an error for functions that want a string.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -256,7 +257,15 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
 
 
 def call(name: str, args: list[Any]) -> Any:
+    """Call a template function; every failure is a :class:`TemplateError` naming it."""
+    function = FUNCTIONS[name]
     try:
-        return FUNCTIONS[name](*args)
+        inspect.signature(function).bind(*args)
     except TypeError:
         raise TemplateError(f"wrong number of args for {name}: got {len(args)}") from None
+    try:
+        return function(*args)
+    except TemplateError:
+        raise
+    except Exception as exc:  # e.g. first on a string, a comparison of unlike values
+        raise TemplateError(f"error calling {name}: {exc}") from None

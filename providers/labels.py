@@ -269,6 +269,9 @@ def build_instance(inst: Instance, default_rule: Template, prefix: str = "traefi
         built.problems.append(str(exc))
     except ConfigError as exc:
         built.problems.extend(str(p) for p in exc.problems)
+    except Exception as exc:  # a translation bug must skip one instance, never stop the provider
+        log.exception("translating %s failed", inst.key)
+        built.problems.append(f"internal error: {exc!r}")
     if built.problems:
         built.config = None
     return built
