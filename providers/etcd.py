@@ -6,7 +6,7 @@ and applies the events to its copy of the pairs: every batch of events yields a 
 :func:`providers.kv.watch_store` turns it into a snapshot.  When the connection is lost the last
 good configuration keeps serving; the next session (after a backoff, on the next endpoint) resumes
 the watch from the last revision seen, so changes made meanwhile are replayed, and reads the
-prefix again if etcd compacted that revision away.
+prefix again if etcd compacted that revision away or was rebuilt (its revision went back).
 """
 
 from __future__ import annotations
@@ -181,7 +181,12 @@ class EtcdProvider:
         client = await self.connect()
         try:
             stream = None
-            if self._revision:
+            # an empty range read gives the store's current revision cheaply
+            current = (await client.get_range(self.prefix, self.prefix)).header.revision if self._revision else 0
+            if self._revision and current < self._revision:
+                log.warning("%s: the store revision went back (%d < %d): etcd was rebuilt; reading %s/ again",
+                            self.name, current, self._revision, self.root_key)
+            elif self._revision:
                 try:
                     stream = await client.watch_prefix(self.prefix, start_revision=self._revision + 1)
                 except RevisionCompactedError:

@@ -143,6 +143,25 @@ async def test_a_compacted_revision_makes_the_provider_read_everything_again(etc
     assert seen[-1] == {"fresh"}, seen
 
 
+async def test_an_etcd_rebuilt_from_scratch_is_read_again(etcd: EtcdServer, caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    caplog.set_level(logging.WARNING, logger="traefikpy.providers.etcd")
+    p = provider(etcd)
+    async with routed_app(p) as rt:
+        await put_all(etcd, router_pairs("traefik", "old", "old.test", rt.backend.url))
+        for i in range(10):
+            await put_all(etcd, {"traefik/notes": str(i)})  # the old store's revision is higher
+        await rt.wait_status("old.test")
+        etcd.kill()
+        shutil.rmtree(etcd.data_dir / "etcd")  # a new, empty cluster on the same address
+        await etcd.start()
+        await put_all(etcd, router_pairs("traefik", "new", "new.test", rt.backend.url))
+        await rt.wait_status("new.test", timeout=5)
+        assert await rt.status("old.test") == 404
+        assert any("revision went back" in r.getMessage() for r in caplog.records)
+
+
 async def test_several_endpoints_are_tried_in_turn(etcd: EtcdServer) -> None:
     from tests.conftest import free_port
 
