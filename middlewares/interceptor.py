@@ -90,6 +90,8 @@ class Interceptor:
 
     def __getattr__(self, name: str) -> Any:
         # Other writer features (``hijack`` after a 101...) belong to the client's writer.
+        if name in ("inner", "ex", "outer"):
+            raise AttributeError(name)  # not set yet: never recurse
         return getattr(self.inner, name)
 
 

@@ -149,3 +149,23 @@ async def test_head_request_gets_the_status_only(servers: tuple[Backend, ScriptS
         assert resp.status == 500
         assert await resp.read() == b""
         assert pages.requests[-1].method == "GET"
+
+
+async def test_page_through_outer_compress_and_headers_hook(servers: tuple[Backend, ScriptServer]) -> None:
+    import gzip
+
+    from middlewares.compress import FACTORIES as COMPRESS
+
+    backend, _ = servers
+    big = await ScriptServer.start(lambda req: Reply(200, b"sorry " * 1000, [(b"Content-Type", b"text/html")]))
+    try:
+        config = _config(backend.url, big.url)
+        config["http"]["middlewares"]["c"] = {"compress": {}}
+        config["http"]["routers"]["r"]["middlewares"] = ["c", "errs"]
+        async with running_app(config, middlewares={**FACTORIES, **COMPRESS}) as rt:
+            resp = await rt.get("/status/500", host="a.test", headers={"Accept-Encoding": "gzip"})
+            assert resp.status == 500
+            assert resp.headers["Content-Encoding"] == "gzip"
+            assert gzip.decompress(await resp.read()) == b"sorry " * 1000
+    finally:
+        await big.stop()
