@@ -172,21 +172,28 @@ class DockerProvider:
         ended: list[str] = []
 
         async def read() -> None:
+            # whole chunks split by hand: an event line carries every label of its container
+            # and can exceed a stream reader's line limit
+            pending = b""
             try:
                 while True:
-                    line = await events.content.readline()
-                    if not line:
+                    chunk = await events.content.readany()
+                    if not chunk:
                         ended.append("event stream closed by the daemon")
                         break
-                    try:
-                        event = json.loads(line)
-                    except ValueError:
-                        continue
-                    container = relevant_event(event) if isinstance(event, dict) else None
-                    if container is not None:
-                        touched.add(container)
-                        wake.set()
-            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                    *lines, pending = (pending + chunk).split(b"\n")
+                    for line in lines:
+                        try:
+                            event = json.loads(line)
+                        except ValueError:
+                            continue
+                        container = relevant_event(event) if isinstance(event, dict) else None
+                        if container is not None:
+                            touched.add(container)
+                            wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the stream is gone: the provider restarts and resyncs
                 ended.append(f"event stream failed: {exc!r}")
             wake.set()
 

@@ -216,9 +216,12 @@ async def test_labelled_container_is_routed_then_follows_recreate_and_stop(clean
     port = free_port()
     async with routed(clean) as (app, session):
         assert await fetch(app, session, "one.test") == (404, "404 page not found")
-        await clean.run("web", port, "a", web_labels("web", "one.test", port))
+        # 600 KB of labels: its events are longer than a stream reader's line limit (512 KB)
+        fillers = {f"filler{i}": "x" * 100_000 for i in range(6)}
+        await clean.run("web", port, "a", {**web_labels("web", "one.test", port), **fillers})
         took = await until(answers(app, session, "one.test", 200, "a"))
         print(f"container start -> routed in {took * 1000:.0f} ms")
+        assert app.aggregator.status["docker"].restarts == 0  # the event stream coped with it
         # labels change only by recreating the container
         await clean.acli("rm", "-f", "web")
         await clean.run("web", port, "b", web_labels("web", "two.test", port))
