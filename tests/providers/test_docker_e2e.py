@@ -28,6 +28,7 @@ from providers.docker_config import DockerSettings
 from tests.conftest import free_port
 from traefikpy.app import App
 from traefikpy.config.sources import load_static
+from traefikpy.config.static_providers import ClientTLS
 
 APPLETS = ("sh", "httpd", "sleep", "test", "rm", "touch", "true", "false", "cat", "echo")
 
@@ -62,17 +63,34 @@ class Dockerd:
         self.dockerd = dockerd
         self.cli_path = cli
         self.proc: subprocess.Popen[bytes] | None = None
+        self.tls_port = 0  # with TLS files: also listen on tcp://127.0.0.1:tls_port (--tlsverify)
+        self.tls_files: dict[str, Path] = {}
 
     @property
     def endpoint(self) -> str:
         return f"unix://{self.sock}"
+
+    def enable_tls(self) -> None:
+        """Also serve tcp://127.0.0.1:<free port> with TLS and client certificates (trustme CA)."""
+        import trustme
+
+        ca = trustme.CA()
+        server, client = ca.issue_cert("127.0.0.1"), ca.issue_cert("traefikpy-client")
+        files = {name: self.root / f"{name}.pem" for name in ("ca", "server", "server-key", "client", "client-key")}
+        ca.cert_pem.write_to_path(str(files["ca"]))
+        server.cert_chain_pems[0].write_to_path(str(files["server"]))
+        server.private_key_pem.write_to_path(str(files["server-key"]))
+        client.cert_chain_pems[0].write_to_path(str(files["client"]))
+        client.private_key_pem.write_to_path(str(files["client-key"]))
+        self.tls_files = files
+        self.tls_port = free_port()
 
     def start(self, timeout: float = 30.0) -> None:
         log = open(self.root / "dockerd.log", "ab")  # noqa: SIM115 - owned by the process
         self.proc = subprocess.Popen(
             [self.dockerd, "--live-restore", "--storage-driver=vfs", "--iptables=false", "--ip6tables=false",
              "--bridge=none", f"--host={self.endpoint}", f"--data-root={self.root / 'data'}",
-             f"--exec-root={self.root / 'exec'}", f"--pidfile={self.root / 'docker.pid'}"],
+             f"--exec-root={self.root / 'exec'}", f"--pidfile={self.root / 'docker.pid'}", *self._tls_args()],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         log.close()
         deadline = time.monotonic() + timeout
@@ -84,6 +102,13 @@ class Dockerd:
                 return
             time.sleep(0.1)
         raise RuntimeError("dockerd did not become ready")
+
+    def _tls_args(self) -> list[str]:
+        if not self.tls_port:
+            return []
+        f = self.tls_files
+        return [f"--host=tcp://127.0.0.1:{self.tls_port}", "--tlsverify", f"--tlscacert={f['ca']}",
+                f"--tlscert={f['server']}", f"--tlskey={f['server-key']}"]
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -151,6 +176,7 @@ def dockerd() -> Iterator[Dockerd]:
     daemon, cli = ensure_docker()
     root = Path(tempfile.mkdtemp(prefix="tpd-", dir="/tmp"))  # short: unix socket paths are limited
     engine = Dockerd(root, daemon, cli)
+    engine.enable_tls()
     try:
         engine.start()
         engine.build_image()
@@ -172,10 +198,11 @@ def clean(dockerd: Dockerd) -> Iterator[Dockerd]:
 
 
 @contextlib.asynccontextmanager
-async def routed(engine: Dockerd, **settings: Any) -> AsyncIterator[tuple[App, aiohttp.ClientSession]]:
+async def routed(engine: Dockerd, provider: DockerProvider | None = None,
+                 **settings: Any) -> AsyncIterator[tuple[App, aiohttp.ClientSession]]:
     static = load_static(["--entryPoints.web.address=127.0.0.1:0", "--providers.providersThrottleDuration=0s"],
                          {}, search=False)
-    provider = DockerProvider(engine.endpoint, DockerSettings(host_ip="127.0.0.1", **settings))
+    provider = provider or DockerProvider(engine.endpoint, DockerSettings(host_ip="127.0.0.1", **settings))
     app = App(static, providers=[provider])
     await app.start()
     try:
@@ -273,6 +300,24 @@ async def test_health_checks_gate_routing(clean: Dockerd) -> None:
     # allowEmptyServices: the unhealthy container keeps its router, with a service without servers
     async with routed(clean, allow_empty_services=True) as (app, session):
         await until(answers(app, session, "sick.test", 503))
+
+
+async def test_tcp_endpoint_with_tls_and_client_certificate(clean: Dockerd) -> None:
+    port = free_port()
+    files = clean.tls_files
+    endpoint = f"tcp://127.0.0.1:{clean.tls_port}"
+    good = ClientTLS(ca=str(files["ca"]), cert=files["client"].read_text(), key=str(files["client-key"]))
+    await clean.run("tls", port, "c", web_labels("tls", "tls.test", port))
+    provider = DockerProvider(endpoint, DockerSettings(host_ip="127.0.0.1"), tls=good, username="u", password="p")
+    async with routed(clean, provider) as (app, session):
+        await until(answers(app, session, "tls.test", 200, "c"))
+        assert app.aggregator.status["docker"].restarts == 0
+    # without a client certificate the daemon refuses the connection: nothing is routed
+    anonymous = DockerProvider(endpoint, DockerSettings(host_ip="127.0.0.1"), tls=ClientTLS(ca=str(files["ca"])))
+    async with routed(clean, anonymous) as (app, session):
+        status = app.aggregator.status["docker"]
+        await until(lambda: _true(status.restarts >= 1))
+        assert (await fetch(app, session, "tls.test"))[0] == 404
 
 
 async def test_daemon_restart_keeps_last_config_then_resyncs(clean: Dockerd) -> None:
