@@ -195,3 +195,26 @@ def test_bad_settings_fail_at_start() -> None:
         CatalogTranslator(CatalogSettings(strict_checks=("passing", "ok")))
     with pytest.raises(ValueError, match="takes 1 argument"):
         CatalogTranslator(CatalogSettings(constraints="Tag(`a`, `b`)"))
+
+
+def test_from_static_options() -> None:
+    from providers.consul_catalog import all_from_static, from_static
+    from traefikpy.config.sources import load_static
+
+    static = load_static([
+        "--providers.consulCatalog.endpoint.address=http://127.0.0.1:8501", "--providers.consulCatalog.prefix=edge",
+        "--providers.consulCatalog.exposedByDefault=false", "--providers.consulCatalog.watch=true",
+        "--providers.consulCatalog.refreshInterval=2s", "--providers.consulCatalog.strictChecks=passing",
+        "--providers.consulCatalog.stale=true", "--providers.consulCatalog.endpoint.endpointWaitTime=10s",
+    ], {}, search=False)
+    cfg = static.providers.consul_catalog
+    assert cfg is not None
+    provider = from_static(cfg)
+    assert (provider.name, provider.scheme, provider.host, provider.port) == ("consulcatalog", "http", "127.0.0.1", 8501)
+    assert (provider.watch_changes, provider.refresh_interval, provider.wait, provider.consistency) == (True, 2.0, 10.0, "stale")
+    assert provider.settings.prefix == "edge" and provider.settings.strict_checks == ("passing",)
+    several = load_static(["--providers.consulCatalog.namespaces=a,b"], {}, search=False).providers.consul_catalog
+    assert several is not None
+    assert [p.name for p in all_from_static(several)] == ["consulcatalog-a", "consulcatalog-b"]
+    with pytest.raises(ValueError, match="several namespaces"):
+        from_static(several)

@@ -285,3 +285,46 @@ EVENTS = [
 @pytest.mark.parametrize("case", EVENTS, ids=[c["desc"] for c in EVENTS])
 def test_relevant_events(case: dict[str, Any]) -> None:
     assert relevant_event(case["event"]) == case["id"]
+
+
+HOSTS = [
+    {"desc": "no entry: loopback", "text": "127.0.0.1 localhost\n", "want": "127.0.0.1"},
+    {"desc": "host.docker.internal", "text": "127.0.0.1 localhost\n192.0.2.254 host.docker.internal\n", "want": "192.0.2.254"},
+    {"desc": "podman's name", "text": "192.0.2.9 other host.containers.internal # comment\n", "want": "192.0.2.9"},
+    {"desc": "commented out", "text": "# 192.0.2.1 host.docker.internal\n", "want": "127.0.0.1"},
+]
+
+
+@pytest.mark.parametrize("case", HOSTS, ids=[c["desc"] for c in HOSTS])
+def test_host_gateway_ip_reads_the_hosts_file_only(case: dict[str, Any], tmp_path: Any) -> None:
+    from providers.docker import host_gateway_ip
+
+    hosts = tmp_path / "hosts"
+    hosts.write_text(case["text"])
+    assert host_gateway_ip(str(hosts)) == case["want"]
+    assert host_gateway_ip(str(tmp_path / "missing")) == "127.0.0.1"
+
+
+def test_from_static_flags() -> None:
+    from providers.docker import from_static
+    from traefikpy.config.sources import load_static
+
+    static = load_static([
+        "--providers.docker.endpoint=tcp://127.0.0.1:2375", "--providers.docker.exposedByDefault=false",
+        "--providers.docker.network=front", "--providers.docker.constraints=Label(`a`,`b`)",
+        "--providers.docker.allowEmptyServices=true", "--providers.docker.useBindPortIP=true",
+        "--providers.docker.defaultRule=Host(`{{ .Name }}.local`)", "--providers.docker.watch=false",
+        "--providers.docker.httpClientTimeout=5s",
+    ], {}, search=False)
+    assert static.providers.docker is not None
+    provider = from_static(static.providers.docker)
+    assert provider.name == "docker" and provider.throttle is None
+    assert provider.endpoint == "tcp://127.0.0.1:2375" and provider.watch_events is False
+    s = provider.settings
+    assert (s.exposed_by_default, s.network, s.constraints, s.allow_empty_services, s.use_bind_port_ip) == (
+        False, "front", "Label(`a`,`b`)", True, True)
+    assert provider.translator.rule.render({"Name": "x", "ContainerName": "x", "Labels": {}}) == "Host(`x.local`)"
+    bad = load_static(["--providers.docker.constraints=Label(`a`)"], {}, search=False).providers.docker
+    assert bad is not None
+    with pytest.raises(ValueError, match="takes 2 arguments"):
+        from_static(bad)
