@@ -102,10 +102,14 @@ http:
     cached:
       cache:
         maxAge: 5m
+        keepStale: 1h
         maxSize: 1000000
         maxEntrySize: 1000
         store: Redis
-        redis: {endpoints: ["127.0.0.1:6379"], password: pw, db: 2}
+        redis: {endpoints: ["127.0.0.1:6379"], username: u, password: pw, db: 2, dialTimeout: 2s, readTimeout: 500ms}
+        allowPurge: true
+        purgeSourceRange: [127.0.0.1/32]
+        disableCacheStatusHeader: true
     chained: {chain: {middlewares: [add, basic]}}
     breaker:
       circuitBreaker:

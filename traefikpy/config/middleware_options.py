@@ -375,19 +375,26 @@ class StripPrefixRegex(_Base):
 class CacheRedis(_Base):
     """Redis connection of the cache middleware's shared store."""
 
-    endpoints: list[str] = Field(default_factory=lambda: ["localhost:6379"], description="Redis addresses (host:port).")
+    endpoints: list[str] = Field(default_factory=lambda: ["localhost:6379"], description="Redis address (host:port); one endpoint.")
+    username: str = Field("", description="Redis user name.")
     password: str = Field("", description="Redis password.")
     db: int = Field(0, description="Redis database number.")
+    dial_timeout: Duration = Field(1.0, description="Connection timeout; 0 is none.")
+    read_timeout: Duration = Field(1.0, description="Socket read timeout; 0 is none. A failing Redis turns lookups into misses.")
 
 
 class Cache(_Base):
-    """traefikpy addition: caches cacheable GET/HEAD responses (RFC 9111 freshness rules)."""
+    """traefikpy addition: a shared HTTP cache (RFC 9111) for GET/HEAD responses, with Cache-Status (RFC 9211)."""
 
-    max_age: Duration = Field(60.0, description="Freshness of responses that state none (no max-age or Expires).")
-    max_size: int = Field(67108864, description="Most bytes held by the memory store.")
+    max_age: Duration = Field(60.0, description="Heuristic freshness of cacheable responses that state none (no max-age, s-maxage or Expires): 10% of their Last-Modified age capped at this, else this; 0 disables it.")
+    keep_stale: Duration = Field(3600.0, description="How long a stale entry is kept to be revalidated or served by max-stale/stale-if-error.")
+    max_size: int = Field(67108864, description="Most bytes held by the store (LRU eviction).")
     max_entry_size: int = Field(1048576, description="Largest response body cached.")
     store: str = Field("memory", description="Where entries live: memory or redis.")
     redis: CacheRedis | None = Field(None, description="Redis settings when store is redis.")
+    allow_purge: bool = Field(False, description="Answer PURGE requests by dropping the cached URL (a path ending in * drops a prefix).")
+    purge_source_range: list[str] = Field(default_factory=list, description="Client IPs/CIDRs allowed to PURGE; empty allows every client.")
+    disable_cache_status_header: bool = Field(False, description="Do not add the Cache-Status response header.")
 
     @field_validator("store", mode="before")
     @classmethod
