@@ -34,7 +34,9 @@ log = logging.getLogger("traefikpy")
 
 
 def build_providers(static: StaticConfig) -> list[Provider]:
-    """The providers the static configuration enables (those implemented so far)."""
+    """The providers the static configuration enables.  Raises ValueError for a provider whose
+    settings cannot work (bad defaultRule template, constraints expression, TLS files)."""
+    from providers import consul, consul_catalog, docker, etcd, http, redis
     from providers.file import FileProvider
 
     out: list[Provider] = []
@@ -42,19 +44,28 @@ def build_providers(static: StaticConfig) -> list[Provider]:
     if cfg.file is not None:
         out.append(FileProvider(filename=cfg.file.filename or None, directory=cfg.file.directory or None,
                                 watch=cfg.file.watch))
-    pending = [alias for field_name, alias in (
-        ("docker", "docker"), ("kubernetes_ingress", "kubernetesIngress"), ("consul", "consul"),
-        ("consul_catalog", "consulCatalog"), ("etcd", "etcd"), ("redis", "redis"), ("http", "http"),
-    ) if getattr(cfg, field_name) is not None]
+    if cfg.docker is not None:
+        out.append(docker.from_static(cfg.docker))
+    if cfg.etcd is not None:
+        out.append(etcd.from_static(cfg.etcd))
+    if cfg.consul is not None:
+        out.extend(consul.all_from_static(cfg.consul))
+    if cfg.consul_catalog is not None:
+        out.extend(consul_catalog.all_from_static(cfg.consul_catalog))
+    if cfg.redis is not None:
+        out.append(redis.from_static(cfg.redis))
+    if cfg.http is not None:
+        out.append(http.from_static(cfg.http))
+    pending = ["kubernetesIngress"] if cfg.kubernetes_ingress is not None else []
     for name in pending + cfg.unsupported():
         log.warning("providers.%s is not supported by this version of traefikpy and is ignored", name)
     return out
 
 
 def middleware_registry() -> Mapping[str, MiddlewareFactory]:
-    import middlewares
+    from middlewares import REGISTRY
 
-    return getattr(middlewares, "REGISTRY", {})
+    return REGISTRY
 
 
 def check_dynamic(filename: str | None, directory: str | None) -> list[Problem]:
@@ -196,7 +207,11 @@ class App:
 
 async def run_app(static: StaticConfig) -> None:
     """Run until SIGINT/SIGTERM, then shut down gracefully."""
-    app = App(static)
+    try:
+        app = App(static)
+    except ValueError as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(1) from None
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,13 +11,11 @@ from typing import Any
 from traefikpy.config.merge import Merged, provider_of, qualify
 from traefikpy.config.static import EntryPoint, StaticConfig
 from traefikpy.proxy.entrypoint import EntryPointSettings
-from traefikpy.proxy.forward import forward
+from traefikpy.proxy.forward import Forwarder
 from traefikpy.proxy.http import Exchange
 from traefikpy.proxy.upstream import (
     DEFAULT_TRANSPORT,
     ClientCertificate,
-    Pool,
-    ServerURL,
     Transport,
     Upstreams,
 )
@@ -86,13 +84,17 @@ class Forwarding:
             raise ValueError(f"serversTransport {transport!r} does not exist")
         pass_host = lb.pass_host_header
         upstreams = self.upstreams
-        cache: dict[str, tuple[ServerURL, Pool]] = {}
+        # One Forwarder per server (it caches the rendered request-head pieces); rebuilt when its
+        # pool was retired by a serversTransport change.
+        forwarders: dict[tuple[str, bool], Forwarder] = {}
 
         async def forward_to(ex: Exchange, server: Server) -> None:
-            entry = cache.get(server.url)
-            if entry is None or entry[1].retired:
-                url = ServerURL(server.url)
-                entry = cache[server.url] = (url, upstreams.pool(url, transport))
-            await forward(ex, entry[0], entry[1], pass_host, server.preserve_path)
+            key = (server.url, server.preserve_path)
+            forwarder = forwarders.get(key)
+            if forwarder is None or forwarder.pool.retired:
+                forwarder = forwarders[key] = Forwarder.create(
+                    upstreams, server.url, transport, pass_host_header=pass_host,
+                    preserve_path=server.preserve_path)
+            await forwarder(ex)
 
         return forward_to

@@ -504,7 +504,7 @@ DEFAULTS = [
     ("circuitBreaker responseCode", _mw("circuitBreaker"), "http.middlewares.m.circuit_breaker.response_code", 503),
     ("buffering memRequestBodyBytes", _mw("buffering"), "http.middlewares.m.buffering.mem_request_body_bytes", 1048576),
     ("compress minResponseBodyBytes", _mw("compress"), "http.middlewares.m.compress.min_response_body_bytes", 1024),
-    ("compress encodings", _mw("compress"), "http.middlewares.m.compress.encodings", ["gzip", "br", "zstd"]),
+    ("compress encodings", _mw("compress"), "http.middlewares.m.compress.encodings", ["zstd", "br", "gzip"]),
     ("basicAuth realm", _mw("basicAuth"), "http.middlewares.m.basic_auth.realm", "traefik"),
     ("ipAllowList rejectStatusCode", _mw("ipAllowList"), "http.middlewares.m.ip_allow_list.reject_status_code", 403),
     ("forwardAuth maxBodySize", _mw("forwardAuth"), "http.middlewares.m.forward_auth.max_body_size", -1),

@@ -93,7 +93,7 @@ class Compress(_Base):
     excluded_content_types: list[str] = Field(default_factory=list, description="Content types never compressed; exclusive with includedContentTypes.")
     included_content_types: list[str] = Field(default_factory=list, description="Only these content types are compressed; exclusive with excludedContentTypes.")
     min_response_body_bytes: int = Field(1024, description="Smallest body compressed (chunked bodies are always compressed).")
-    encodings: list[str] = Field(default_factory=lambda: ["gzip", "br", "zstd"], description="Supported encodings in priority order (gzip, br, zstd).")
+    encodings: list[str] = Field(default_factory=lambda: ["zstd", "br", "gzip"], description="Supported encodings in priority order (Traefik: zstd, br, gzip).")
     default_encoding: str = Field("", description="Encoding used when Accept-Encoding is absent or a wildcard.")
 
 
