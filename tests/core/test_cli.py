@@ -102,3 +102,31 @@ def test_unsupported_providers_are_named_in_a_warning(caplog: object) -> None:
         logger.removeHandler(keep)
     text = " ".join(r.getMessage() for r in handler_records)
     assert "providers.kubernetesCRD" in text and "providers.nomad" in text
+
+
+def test_run_then_healthcheck_ok_then_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    flags = ["--ping=true", f"--entryPoints.traefik.address=127.0.0.1:{port}"]
+    proc = subprocess.Popen([*TRAEFIKPY, *flags], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            out = run("healthcheck", *flags)
+            if out.returncode == 0:
+                break
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, out.stderr
+            time.sleep(0.2)
+        assert out.stdout.strip() == "OK"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
