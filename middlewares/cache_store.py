@@ -20,10 +20,13 @@ middleware treats as a miss.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Final, Protocol
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from middlewares.cache_entry import Entry
@@ -34,6 +37,11 @@ class StoreError(Exception):
 
 
 class Store(Protocol):
+    @property
+    def available(self) -> bool:
+        """False while the store is known to fail (nothing is copied for it meanwhile)."""
+        ...
+
     async def vary(self, key: str, now: float) -> tuple[bytes, ...] | None:
         """The Vary names of the latest response stored for ``key`` (None: nothing stored)."""
         ...
@@ -54,10 +62,14 @@ class Store(Protocol):
 
 
 _SEP: Final = "\x00"
+RETRY_AFTER: Final = 2.0
+"""Seconds the Redis store is skipped after a failure (requests are misses meanwhile)."""
 
 
 class MemoryStore:
     """Entries in a dict ordered by last use; ``max_size`` bytes at most."""
+
+    available: Final = True
 
     def __init__(self, max_size: int) -> None:
         self.max_size = max_size
@@ -209,21 +221,38 @@ class RedisStore:
         self._put = client.register_script(PUT_SCRIPT)
         self._get = client.register_script(GET_SCRIPT)
         self._drop = client.register_script(DROP_SCRIPT)
+        self._down_until = 0.0
+
+    @property
+    def available(self) -> bool:
+        return not self._down_until or time.monotonic() >= self._down_until
+
+    def _check(self) -> None:
+        if self._down_until and time.monotonic() < self._down_until:
+            raise StoreError("redis: unavailable (failed recently)")
+
+    def _failed(self, exc: Exception) -> StoreError:
+        # Calls skip Redis for a while after a failure, so that a dead or black-holed Redis
+        # costs one timeout every RETRY_AFTER seconds rather than one per request.
+        self._down_until = time.monotonic() + RETRY_AFTER
+        return StoreError(f"redis: {exc}")
 
     async def vary(self, key: str, now: float) -> tuple[bytes, ...] | None:
+        self._check()
         try:
             value = await self.client.get(self.ns + "v:" + key)
         except (RedisError, OSError) as exc:
-            raise StoreError(f"redis: {exc}") from exc
+            raise self._failed(exc) from exc
         if not isinstance(value, bytes):
             return None
         return tuple(value.split(b",")) if value else ()
 
     async def get(self, key: str, variant: str, now: float) -> Entry | None:
+        self._check()
         try:
             data = await self._get(keys=[self.ns + "e:" + key + _SEP + variant, self._lru], args=[int(now * 1000)])
         except (RedisError, OSError) as exc:
-            raise StoreError(f"redis: {exc}") from exc
+            raise self._failed(exc) from exc
         if data is None:
             return None
         try:
@@ -240,15 +269,17 @@ class RedisStore:
             return
         keys = [self.ns + "e:" + entry.key + _SEP + entry.variant, self.ns + "v:" + entry.key,
                 self._lru, self._sizes, self._total]
+        self._check()
         try:
             await self._put(keys=keys, args=[data, b",".join(entry.vary), ttl_ms, int(now * 1000), self.max_size])
         except (RedisError, OSError) as exc:
-            raise StoreError(f"redis: {exc}") from exc
+            raise self._failed(exc) from exc
 
     async def purge(self, key: str, prefix: bool = False) -> int:
         entries = self.ns + "e:"
         pattern = _glob_escape(entries + key) + ("*" if prefix else _SEP + "*")
         count = 0
+        self._check()
         try:
             batch: list[bytes] = []
             async for member, _ in self.client.zscan_iter(self._lru, match=pattern, count=500):
@@ -265,18 +296,19 @@ class RedisStore:
             else:
                 await self.client.delete(self.ns + "v:" + key)
         except (RedisError, OSError) as exc:
-            raise StoreError(f"redis: {exc}") from exc
+            raise self._failed(exc) from exc
         return count
 
     async def keys(self) -> list[str]:
         start = len(self.ns) + 2
         out: set[str] = set()
+        self._check()
         try:
             async for member, _ in self.client.zscan_iter(self._lru, count=500):
                 if await self.client.exists(member):
                     out.add(member.decode()[start:].split(_SEP, 1)[0])
         except (RedisError, OSError) as exc:
-            raise StoreError(f"redis: {exc}") from exc
+            raise self._failed(exc) from exc
         return sorted(out)
 
     async def close(self) -> None:
@@ -296,5 +328,6 @@ def redis_client(endpoint: str, *, db: int, username: str, password: str, dial_t
         host=host.strip("[]") or "localhost", port=int(port), db=db, username=username or None,
         password=password or None, socket_connect_timeout=dial_timeout if dial_timeout > 0 else None,
         socket_timeout=read_timeout if read_timeout > 0 else None, decode_responses=False,
+        retry=Retry(NoBackoff(), 0),  # a cache fails fast: a miss is cheaper than waiting
     )
 

@@ -140,6 +140,8 @@ class StoringWriter(Interceptor):
             length = header(headers, b"content-length")
             if length is not None and (not length.isdigit() or int(length) > cache.max_entry):
                 problem = "size"
+        if problem is None and not cache.store.available:
+            problem = "store unavailable"
         if problem is None:
             self.copying = True
             self.head = (status, list(headers), now)
