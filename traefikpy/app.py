@@ -29,6 +29,7 @@ from traefikpy.proxy.entrypoint import EntryPointServer
 from traefikpy.proxy.http import Handler, MiddlewareFactory
 from traefikpy.proxy.upstream import Upstreams
 from traefikpy.services import HealthRegistry
+from traefikpy.tls import TLSEntryPoint, TLSManager, misdirected_check
 
 log = logging.getLogger("traefikpy")
 
@@ -138,6 +139,7 @@ class App:
         )
         self.generation = 0
         self.switch = Switch(compile_graph(Merged(DynamicConfig()), self.ctx))
+        self.tls = TLSManager(static)  # certificates and TLS options; swapped with each graph
         self.providers = build_providers(static) if providers is None else providers
         throttle = static.providers.providers_throttle_duration if static.providers else 2.0
         self.aggregator = Aggregator(self.providers, throttle=throttle)
@@ -154,6 +156,7 @@ class App:
         self.generation += 1
         self.upstreams.configure(transports(self.static, merged))
         graph = compile_graph(merged, self.ctx, self.generation)
+        self.tls.update(merged, graph.state)
         self.switch.swap(graph)
         self.health.reconcile()
         self.health.start()
@@ -175,7 +178,9 @@ class App:
             if ep.listen.protocol != "tcp":
                 log.warning("entrypoint %s: UDP entrypoints are not supported yet", name)
                 continue
-            server = EntryPointServer(entrypoint_settings(name, ep), make_root(self.switch, name))
+            # Every entry point answers TLS and plain HTTP on its port (first-byte peek).
+            root = misdirected_check(self.tls, name, make_root(self.switch, name))
+            server = TLSEntryPoint(entrypoint_settings(name, ep), root, self.tls)
             await server.start()
             self.entrypoints[name] = server
             log.info("entrypoint %s listening on %s", name,

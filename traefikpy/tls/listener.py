@@ -1,0 +1,180 @@
+"""An HTTP entry point that serves TLS and plain HTTP on the same port, as Traefik does.
+
+Each accepted socket is peeked (``MSG_PEEK``, nothing consumed): a first byte ``0x16`` is a TLS
+handshake, anything else plain HTTP.  For TLS the peeked ClientHello also gives the SNI, so the
+option set (versions, client authentication, ALPN) and the certificate are chosen before the
+handshake starts, from the :class:`~traefikpy.tls.manager.TLSManager`'s current runtime; then the
+socket is handed to the loop with that context (``connect_accepted_socket``).  A refused SNI
+(``sniStrict`` and no certificate) closes the connection before any handshake byte is sent.
+
+The 421 check (:func:`misdirected_check`) compares the options of the Host header with those of
+the SNI the handshake saw (:func:`~traefikpy.tls.manager.server_name_of`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+import ssl
+from typing import Final
+
+from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings, split_address
+from traefikpy.proxy.http import Exchange, Handler
+from traefikpy.proxy.server import H1Connection
+from traefikpy.tls.clienthello import MAX_HELLO, Hello, read_client_hello
+from traefikpy.tls.manager import TLSManager, server_name_of
+
+log = logging.getLogger("traefikpy.tls")
+
+PEEK_TIMEOUT: Final = 10.0
+"""How long a new connection may take to send its first bytes (or a whole ClientHello)."""
+
+MISDIRECTED: Final = b"Misdirected Request\n"
+
+def misdirected_check(manager: TLSManager, entrypoint: str, next_handler: Handler) -> Handler:
+    """Traefik's SNI check: a TLS request whose Host maps to other TLS options than its SNI gets
+    ``421 Misdirected Request`` (the handshake was made with the wrong option set)."""
+
+    async def check(ex: Exchange) -> None:
+        if ex.tls is not None:
+            sni = server_name_of(ex.tls)
+            if ex.host != sni:
+                runtime = manager.current
+                if runtime.option_for(entrypoint, ex.host) != runtime.option_for(entrypoint, sni):
+                    await ex.respond(421, MISDIRECTED)
+                    return
+        await next_handler(ex)
+
+    return check
+
+
+class _Listener:
+    """The listening sockets, shaped like the part of ``asyncio.Server`` the base class uses."""
+
+    def __init__(self, sockets: list[socket.socket], loop: asyncio.AbstractEventLoop) -> None:
+        self.sockets = sockets
+        self._loop = loop
+        self._closed = asyncio.Event()
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            self._loop.remove_reader(sock.fileno())
+            sock.close()
+        self._closed.set()
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+
+class TLSEntryPoint(EntryPointServer):
+    """An entry point answering TLS (certificates and options from ``manager``) and plain HTTP."""
+
+    def __init__(self, settings: EntryPointSettings, app: Handler, manager: TLSManager) -> None:
+        super().__init__(settings, app)
+        self.manager = manager
+        self.tls_config = dataclasses.replace(self.config, scheme="https")
+        self._pending: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        host, port = split_address(self.settings.address)
+        sockets = _listen(host, port, self.settings.backlog, self.settings.reuse_port)
+        listener = _Listener(sockets, loop)
+        for sock in sockets:
+            loop.add_reader(sock.fileno(), self._accept, sock)
+        self._server = listener  # type: ignore[assignment]
+        cfg = self.config
+        self.connections.start_sweeper((cfg.read_timeout, cfg.write_timeout, cfg.idle_timeout))
+
+    def _accept(self, listening: socket.socket) -> None:
+        for _ in range(64):  # bounded per wake-up; the reader fires again if more are queued
+            try:
+                conn, _addr = listening.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:  # EMFILE and friends: log, keep listening
+                log.warning("entry point %s: accept failed: %s", self.settings.name, exc)
+                return
+            conn.setblocking(False)
+            if conn.family in (socket.AF_INET, socket.AF_INET6):
+                conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = asyncio.get_running_loop().create_task(self._serve(conn), name=f"tls-accept:{self.settings.name}")
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+
+    async def _serve(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(PEEK_TIMEOUT):
+                hello = await _peek(loop, conn)
+        except (TimeoutError, OSError):
+            conn.close()
+            return
+        if not hello.tls:
+            await loop.connect_accepted_socket(self._protocol, conn)
+            return
+        ctx = self.manager.current.context_for(self.settings.name, hello.server_name)
+        if ctx is None:
+            log.debug("entry point %s: no certificate for %r (sniStrict)", self.settings.name, hello.server_name)
+            conn.close()
+            return
+        try:
+            await loop.connect_accepted_socket(
+                self._tls_protocol, conn, ssl=ctx, ssl_handshake_timeout=PEEK_TIMEOUT)
+        except (ssl.SSLError, OSError, TimeoutError) as exc:
+            log.debug("entry point %s: TLS handshake failed: %s", self.settings.name, exc)
+            conn.close()
+
+    def _tls_protocol(self) -> H1Connection:
+        return H1Connection(self.app, self.tls_config, self.connections)
+
+    async def stop(self, grace: float | None = None) -> None:
+        for task in list(self._pending):
+            task.cancel()
+        await super().stop(grace)
+
+
+async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> Hello:
+    delay = 0.002
+    while True:
+        await _readable(loop, conn)
+        data = conn.recv(MAX_HELLO, socket.MSG_PEEK)
+        if not data:
+            raise ConnectionResetError("closed before the first byte")
+        hello = read_client_hello(data)
+        if hello.complete:
+            return hello
+        # Part of a ClientHello: the socket stays readable (nothing was consumed), so wait a
+        # little for the rest instead of spinning on readiness.
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
+    fut: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not fut.done():
+            fut.set_result(None)
+
+    loop.add_reader(conn.fileno(), ready)
+    try:
+        await fut
+    finally:
+        loop.remove_reader(conn.fileno())
+
+
+def _listen(host: str | None, port: int, backlog: int, reuse_port: bool) -> list[socket.socket]:
+    """Listening sockets like ``loop.create_server``: every interface (dual stack) without host."""
+    if host is None and socket.has_dualstack_ipv6():
+        sock = socket.create_server(("", port), family=socket.AF_INET6, backlog=backlog,
+                                    reuse_port=reuse_port, dualstack_ipv6=True)
+    elif host is None:
+        sock = socket.create_server(("", port), backlog=backlog, reuse_port=reuse_port)
+    else:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.create_server((host, port), family=family, backlog=backlog, reuse_port=reuse_port)
+    sock.setblocking(False)
+    return [sock]

@@ -1,0 +1,175 @@
+"""The TLS state of one configuration, and the manager that swaps it with each graph.
+
+:class:`TLSRuntime` is built from a merged configuration: the default certificate store, the
+option sets (each checked once), and per entrypoint the index ``host -> option set`` that Traefik
+builds from the ``Host`` matchers of TLS routers (two routers giving one host different option
+sets make that host use ``default``).  ``context_for(entrypoint, sni)`` gives the SSL context of a
+new handshake; contexts are made on first use and cached per (option set, certificate).
+
+:class:`TLSManager` holds the current runtime.  The App calls ``update`` with every new merged
+configuration; new handshakes read ``current``, so added, replaced or removed certificates apply
+without a restart while established connections keep theirs.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+from traefikpy.config.merge import Merged, provider_of, qualify
+from traefikpy.config.static import StaticConfig
+from traefikpy.rules import RuleError, parse_rule
+from traefikpy.rules.matchers import HostMatcher
+from traefikpy.rules.rule import leaves
+from traefikpy.tls.certs import CertificateError, CertStore, StoredCert, generated_default, load_certificate
+from traefikpy.tls.options import OptionPlan, build_context, plan_options
+
+log = logging.getLogger("traefikpy.tls")
+
+DEFAULT = "default"
+
+_SNI: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+
+
+def _remember_sni(ssl_object: object, server_name: str | None, _ctx: ssl.SSLContext) -> None:
+    # Called by OpenSSL during the handshake (before any request): keep the SNI the client sent.
+    if server_name:
+        _SNI[ssl_object] = server_name.lower().rstrip(".")
+
+
+def server_name_of(ssl_object: object) -> str:
+    """The SNI the client sent on the TLS connection of ``ssl_object`` ("" without one)."""
+    return _SNI.get(ssl_object, "")
+
+
+def rule_domains(rule: str) -> list[str]:
+    """The hosts of the ``Host`` matchers of ``rule`` (Traefik's ``ParseDomains``)."""
+    try:
+        parsed = parse_rule(rule)
+    except RuleError:
+        return []
+    return [leaf.matcher.host for leaf in leaves(parsed.tree) if isinstance(leaf.matcher, HostMatcher)]
+
+
+def host_options(routers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """``host -> option set`` from ``(rule, option set)`` of TLS routers; conflicts -> default."""
+    out: dict[str, str] = {}
+    for rule, option in routers:
+        for host in rule_domains(rule):
+            seen = out.get(host)
+            out[host] = DEFAULT if seen is not None and seen != option else option
+    return out
+
+
+def find_option(index: dict[str, str], host: str) -> str:
+    return index.get(host.lower().rstrip("."), DEFAULT)
+
+
+class TLSRuntime:
+    """Certificates, option sets and host indexes of one merged configuration."""
+
+    def __init__(self, merged: Merged, static: StaticConfig) -> None:
+        self.errors: dict[str, str] = {}
+        self.router_errors: dict[str, str] = {}
+        tls = merged.config.tls
+        self.plans: dict[str, OptionPlan] = {DEFAULT: OptionPlan()}
+        for name, opts in tls.options.items():
+            try:
+                self.plans[name] = plan_options(opts)
+            except (ValueError, CertificateError) as exc:
+                self.errors[f"tls.options.{name}"] = str(exc)
+        self.store = self._store(merged)
+        self.hosts: dict[str, dict[str, str]] = {}
+        entrypoints = static.entry_points
+        per_ep: dict[str, list[tuple[str, str]]] = {}
+        defaults = sorted(n for n, ep in entrypoints.items() if ep.as_default) or sorted(entrypoints)
+        for name, router in merged.config.http.routers.items():
+            for ep_name in router.entry_points or defaults:
+                ep = entrypoints.get(ep_name)
+                ep_tls = ep.http.tls if ep is not None and ep.http is not None else None
+                if router.tls is None and ep_tls is None:
+                    continue
+                option = (router.tls.options if router.tls is not None else "") or (ep_tls.options if ep_tls else "")
+                option = qualify(option, provider_of(name)) if option and option != DEFAULT else DEFAULT
+                if option not in self.plans:
+                    self.router_errors[name] = f"unknown TLS options: {option}"
+                    option = DEFAULT
+                per_ep.setdefault(ep_name, []).append((router.rule, option))
+        self.hosts = {ep: host_options(items) for ep, items in per_ep.items()}
+        self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
+
+    def _store(self, merged: Merged) -> CertStore:
+        tls = merged.config.tls
+        store = tls.stores.get(DEFAULT)
+        default = generated_default()
+        user_default: StoredCert | None = None
+        if store is not None and store.default_certificate is not None:
+            dc = store.default_certificate
+            try:
+                user_default = default = load_certificate(dc.cert_file, dc.key_file)
+            except CertificateError as exc:
+                self.errors["tls.stores.default.defaultCertificate"] = str(exc)
+        result = CertStore(default)
+        for i, cert in enumerate(tls.certificates):
+            if cert.stores and DEFAULT not in cert.stores:
+                self.errors[f"tls.certificates[{i}]"] = f"store(s) {', '.join(cert.stores)} do not exist: only {DEFAULT} is used"
+                continue
+            try:
+                result.add(load_certificate(cert.cert_file, cert.key_file))
+            except CertificateError as exc:
+                self.errors[f"tls.certificates[{i}]"] = str(exc)
+        if user_default is not None:
+            result.add(user_default)
+        return result
+
+    def option_for(self, entrypoint: str, host: str) -> str:
+        return find_option(self.hosts.get(entrypoint, {}), host)
+
+    def context_for(self, entrypoint: str, server_name: str) -> ssl.SSLContext | None:
+        """The context of a handshake asking for ``server_name``; None refuses it (sniStrict)."""
+        option = self.option_for(entrypoint, server_name) if server_name else DEFAULT
+        plan = self.plans.get(option) or self.plans[DEFAULT]
+        cert = self.store.select(server_name, plan.sni_strict)
+        if cert is None:
+            return None
+        key = (option, cert.key)
+        ctx = self._contexts.get(key)
+        if ctx is None:
+            try:
+                ctx = build_context(plan, cert)
+            except (CertificateError, ssl.SSLError) as exc:
+                log.error("TLS options %s: %s; using the default certificate", option, exc)
+                ctx = build_context(plan, generated_default())
+            ctx.sni_callback = _remember_sni
+            self._contexts[key] = ctx
+        return ctx
+
+
+class TLSManager:
+    """Holds the :class:`TLSRuntime` of the current configuration."""
+
+    def __init__(self, static: StaticConfig) -> None:
+        self.static = static
+        self.current = TLSRuntime(Merged(_empty()), static)
+
+    def update(self, merged: Merged, state: Any = None) -> TLSRuntime:
+        """Build the runtime of ``merged`` and make it current; errors go to ``state`` (a
+        :class:`~traefikpy.runtime.RuntimeState`) when given."""
+        runtime = TLSRuntime(merged, self.static)
+        if state is not None:
+            for key, message in runtime.errors.items():
+                log.error("%s: %s", key, message)
+                state.errors.append(f"{key}: {message}")
+            for router, message in runtime.router_errors.items():
+                state.get("http", "router", router).add_error(message, critical=False)
+        self.current = runtime
+        return runtime
+
+
+def _empty() -> Any:
+    from traefikpy.config.dynamic import DynamicConfig
+
+    return DynamicConfig()
