@@ -394,3 +394,54 @@ async def test_invalid_options_disable_the_router(origin: Origin) -> None:
         assert (await get(app, "/x")).status == 404
         state = app.state("middleware", "c@file")
         assert state.status == "disabled" and "maxEntrySize" in " ".join(state.errors)
+
+
+async def test_miss_streams_to_the_client_while_storing() -> None:
+    release = asyncio.Event()
+    served = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        served.append(1)
+        writer.write(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"6\r\nfirst \r\n")
+        await writer.drain()
+        await asyncio.wait_for(release.wait(), 5)  # the rest only once the client saw the first part
+        writer.write(b"6\r\nsecond\r\n0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with running_app(config(f"http://127.0.0.1:{port}"), middlewares=FACTORIES) as app:
+            async with app.session.get(app.url("/stream"), headers={"Host": "a.test"}) as resp:
+                assert await asyncio.wait_for(resp.content.readexactly(6), 5) == b"first "
+                release.set()
+                assert await resp.content.read() == b"second"
+            hit = await get(app, "/stream")
+            assert "hit" in status_of(hit) and await hit.read() == b"first second"
+            assert len(served) == 1
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_variants_from_an_inner_compress(origin: Origin) -> None:
+    from middlewares.compress import FACTORIES as COMPRESS
+
+    origin.routes["/text"] = fixed(b"a" * 4000, ("Cache-Control", "max-age=60"), ("Content-Type", "text/plain"))
+    assert origin.server is not None
+    cfg = config(origin.server.url)
+    cfg["http"]["routers"]["r"]["middlewares"] = ["c", "z"]
+    cfg["http"]["middlewares"]["z"] = {"compress": {}}
+    async with running_app(cfg, middlewares={**FACTORIES, **COMPRESS}) as app:
+        gz = await get(app, "/text", **{"Accept-Encoding": "gzip"})
+
+        assert gz.headers["Content-Encoding"] == "gzip" and "stored" in status_of(gz)
+        br = await get(app, "/text", **{"Accept-Encoding": "br"})
+        assert br.headers["Content-Encoding"] == "br" and status_of(br) == "traefikpy; fwd=vary-miss; stored"
+        again = await get(app, "/text", **{"Accept-Encoding": "gzip"})
+        assert "hit" in status_of(again) and again.headers["Content-Encoding"] == "gzip"
+        assert await again.read() == await gz.read()
+        assert origin.count("/text") == 2
