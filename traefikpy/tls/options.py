@@ -142,8 +142,12 @@ def build_context(plan: OptionPlan, cert: StoredCert) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = plan.min_version
     ctx.maximum_version = plan.max_version
-    if plan.ciphers:
-        ctx.set_ciphers(plan.ciphers)
+    ciphers = plan.ciphers
+    if plan.min_version < ssl.TLSVersion.TLSv1_2:
+        # OpenSSL 3's default security level refuses TLS 1.0/1.1 even when allowed by version.
+        ciphers = (ciphers or "DEFAULT") + ":@SECLEVEL=0"
+    if ciphers:
+        ctx.set_ciphers(ciphers)
     if plan.curve:
         ctx.set_ecdh_curve(plan.curve)
     if plan.alpn:

@@ -1,0 +1,171 @@
+"""HTTPS through the real App: SNI selection, sniStrict, versions, client certificates, reloads,
+421 Misdirected Request, and TLS and plain HTTP on one port."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from typing import Any
+
+import pytest
+import trustme
+
+from tests.harness import lb, running_app
+from tests.proxy.backends import Backend
+from tests.tls.conftest import client_context, https_get, pem_pair
+
+
+def config(backend: Backend, ca: trustme.CA, *, certs: list[dict[str, str]] | None = None,
+           options: dict[str, Any] | None = None, routers: dict[str, Any] | None = None,
+           stores: dict[str, Any] | None = None) -> dict[str, Any]:
+    tls: dict[str, Any] = {"certificates": certs if certs is not None else
+                           [pem_pair(ca, "a.test"), pem_pair(ca, "*.wild.test")]}
+    if options:
+        tls["options"] = options
+    if stores:
+        tls["stores"] = stores
+    return {
+        "http": {
+            "routers": routers or {"secure": {"rule": "PathPrefix(`/`)", "service": "echo", "tls": {}}},
+            "services": {"echo": lb(backend.url)},
+        },
+        "tls": tls,
+    }
+
+
+async def test_sni_exact_wildcard_default(backend: Backend, ca: trustme.CA) -> None:
+    async with running_app(config(backend, ca)) as rt:
+        port = rt.app.port("web")
+        exact = await https_get(port, "a.test")
+        assert exact.status == 200 and exact.names == ["a.test"]
+        assert json.loads(exact.body)["headers"]
+        wild = await https_get(port, "x.wild.test")
+        assert wild.status == 200 and wild.names == ["*.wild.test"]
+        other = await https_get(port, "other.test")
+        assert other.names[0] == "TRAEFIK DEFAULT CERT"
+        no_sni = await https_get(port, None, host="a.test")
+        assert no_sni.names[0] == "TRAEFIK DEFAULT CERT" and no_sni.status == 200
+
+
+async def test_forwarded_proto_and_plain_on_same_port(backend: Backend, ca: trustme.CA) -> None:
+    cfg = config(backend, ca)
+    cfg["http"]["routers"]["plain"] = {"rule": "PathPrefix(`/`)", "service": "echo"}
+    async with running_app(cfg) as rt:
+        answer = await https_get(rt.app.port("web"), "a.test")
+        seen = backend.requests[-1]
+        assert answer.status == 200 and seen.header("X-Forwarded-Proto") == "https"
+        plain = await rt.get("/echo", host="a.test")
+        assert plain.status == 200 and backend.requests[-1].header("X-Forwarded-Proto") == "http"
+
+
+async def test_tls_router_not_served_over_plain_http(backend: Backend, ca: trustme.CA) -> None:
+    async with running_app(config(backend, ca)) as rt:
+        assert (await rt.get("/echo", host="a.test")).status == 404
+
+
+async def test_user_default_certificate(backend: Backend, ca: trustme.CA) -> None:
+    cfg = config(backend, ca, stores={"default": {"defaultCertificate": pem_pair(ca, "default.test")}})
+    async with running_app(cfg) as rt:
+        assert (await https_get(rt.app.port("web"), "unknown.test")).names == ["default.test"]
+
+
+async def test_sni_strict(backend: Backend, ca: trustme.CA) -> None:
+    cfg = config(backend, ca, options={"default": {"sniStrict": True}})
+    async with running_app(cfg) as rt:
+        port = rt.app.port("web")
+        assert (await https_get(port, "a.test")).status == 200
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            await https_get(port, "unknown.test")
+        with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+            await https_get(port, None, host="a.test")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+async def test_min_version_refuses_tls11(backend: Backend, ca: trustme.CA) -> None:
+    async with running_app(config(backend, ca)) as rt:
+        port = rt.app.port("web")
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            await https_get(port, "a.test", ctx=client_context(max_version=ssl.TLSVersion.TLSv1_1))
+        ok = await https_get(port, "a.test", ctx=client_context(max_version=ssl.TLSVersion.TLSv1_2))
+        assert ok.status == 200 and ok.version == "TLSv1.2"
+        # The refusal is the option set's doing: minVersion VersionTLS11 lets the same client in.
+        await rt.update(config(backend, ca, options={"default": {"minVersion": "VersionTLS11"}}))
+        old = await https_get(port, "a.test", ctx=client_context(max_version=ssl.TLSVersion.TLSv1_1))
+        assert old.status == 200 and old.version == "TLSv1.1"
+
+
+async def test_max_version_per_router_options(backend: Backend, ca: trustme.CA) -> None:
+    routers = {
+        "r12": {"rule": "Host(`a.test`)", "service": "echo", "tls": {"options": "tls12"}},
+        "rdef": {"rule": "Host(`b.test`)", "service": "echo", "tls": {}},
+    }
+    cfg = config(backend, ca, certs=[pem_pair(ca, "a.test", "b.test")],
+                 options={"tls12": {"maxVersion": "VersionTLS12"}}, routers=routers)
+    async with running_app(cfg) as rt:
+        port = rt.app.port("web")
+        assert (await https_get(port, "a.test")).version == "TLSv1.2"
+        assert (await https_get(port, "b.test")).version == "TLSv1.3"
+
+
+async def test_client_auth_require_and_verify(backend: Backend, ca: trustme.CA) -> None:
+    options = {"default": {"clientAuth": {"caFiles": [ca.cert_pem.bytes().decode()],
+                                          "clientAuthType": "RequireAndVerifyClientCert"}}}
+    async with running_app(config(backend, ca, options=options)) as rt:
+        port = rt.app.port("web")
+        with_cert = await https_get(port, "a.test", ctx=client_context(client_cert=ca.issue_cert("client.test")))
+        assert with_cert.status == 200
+        # TLS 1.3: the server's refusal arrives after the client finished its side of the handshake.
+        with pytest.raises((ssl.SSLError, ConnectionError, IndexError, asyncio.IncompleteReadError)):
+            await https_get(port, "a.test")
+        stranger = trustme.CA().issue_cert("client.test")
+        with pytest.raises((ssl.SSLError, ConnectionError, IndexError, asyncio.IncompleteReadError)):
+            await https_get(port, "a.test", ctx=client_context(client_cert=stranger))
+
+
+async def test_certificate_replaced_by_reload(backend: Backend, ca: trustme.CA) -> None:
+    async with running_app(config(backend, ca, certs=[pem_pair(ca, "a.test")])) as rt:
+        port = rt.app.port("web")
+        first = await https_get(port, "a.test")
+        assert first.names == ["a.test"]
+        await rt.update(config(backend, ca, certs=[pem_pair(ca, "a.test", "added.test")]))
+        second = await https_get(port, "a.test")
+        assert second.names == ["a.test", "added.test"]
+        assert (await https_get(port, "added.test")).names == ["a.test", "added.test"]
+        await rt.update(config(backend, ca, certs=[]))
+        assert (await https_get(port, "a.test")).names[0] == "TRAEFIK DEFAULT CERT"
+
+
+async def test_misdirected_request(backend: Backend, ca: trustme.CA) -> None:
+    routers = {
+        "strict": {"rule": "Host(`a.test`)", "service": "echo", "tls": {"options": "modern"}},
+        "relaxed": {"rule": "Host(`b.test`)", "service": "echo", "tls": {}},
+        "relaxed2": {"rule": "Host(`c.test`)", "service": "echo", "tls": {}},
+    }
+    cfg = config(backend, ca, certs=[pem_pair(ca, "a.test", "b.test", "c.test")],
+                 options={"modern": {"minVersion": "VersionTLS13"}}, routers=routers)
+    async with running_app(cfg) as rt:
+        port = rt.app.port("web")
+        # Handshake under the default options (SNI b.test), then ask for a host of "modern".
+        fronted = await https_get(port, "b.test", host="a.test")
+        assert fronted.status == 421 and fronted.body == b"Misdirected Request\n"
+        # Same options on both sides: served.
+        assert (await https_get(port, "b.test", host="c.test")).status == 200
+        assert (await https_get(port, "a.test", host="a.test")).status == 200
+
+
+async def test_unknown_options_reported(backend: Backend, ca: trustme.CA) -> None:
+    routers = {"r": {"rule": "Host(`a.test`)", "service": "echo", "tls": {"options": "missing"}}}
+    async with running_app(config(backend, ca, routers=routers)) as rt:
+        assert "unknown TLS options: missing@file" in rt.state("router", "r@file").errors
+        assert (await https_get(rt.app.port("web"), "a.test")).status == 200
+
+
+async def test_entrypoint_http_tls_makes_routers_tls(backend: Backend, ca: trustme.CA) -> None:
+    cfg = config(backend, ca, options={"tls12": {"maxVersion": "VersionTLS12"}},
+                 routers={"r": {"rule": "Host(`a.test`)", "service": "echo"}})
+    async with running_app(cfg, flags=["--entryPoints.web.http.tls.options=tls12@file"]) as rt:
+        port = rt.app.port("web")
+        answer = await https_get(port, "a.test")
+        assert answer.status == 200 and answer.names == ["a.test"] and answer.version == "TLSv1.2"
+        assert (await rt.get("/echo", host="a.test")).status == 404
