@@ -206,8 +206,10 @@ class CacheHandler:
             ex.response_hooks = outer
             ex.headers = original
             if writer.answered:
-                # The client already has its whole answer; only the copy for the store is lost.
+                # The client already has its whole answer; only a copy still in progress is lost
+                # (a 304's refreshed entry is complete and still stored).
                 log.debug("cache %s: response after the client's answer failed: %s", self.name, exc)
+                await writer.finish()
                 return
             if writer.started or entry is None or not isinstance(exc, UpstreamError | NoHealthyServer):
                 raise

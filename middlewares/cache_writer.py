@@ -25,6 +25,7 @@ from middlewares.cache_entry import Entry, build_entry, refreshed, stale_if_erro
 from middlewares.cache_policy import (
     ERROR_STATUSES,
     RequestDirectives,
+    freshness_lifetime,
     header,
     not_modified,
     not_modified_headers,
@@ -84,8 +85,8 @@ class StoringWriter(Interceptor):
     revalidation's 304 (or a stale-if-error) from the stored entry."""
 
     __slots__ = ("cache", "key", "req", "entry", "validating", "conditionals", "request_time", "fwd",
-                 "authorized", "request_headers", "mode", "started", "answered", "chunks", "size", "copying", "head", "result",
-                 "result_drop")
+                 "authorized", "request_headers", "mode", "started", "answered", "chunks", "size", "copying",
+                 "head", "result", "result_drop")
 
     def __init__(self, inner: ResponseWriter, ex: Exchange, outer: list[ResponseHook] | None, cache: CacheHandler,
                  key: str, req: RequestDirectives, entry: Entry | None, validating: bool,
@@ -135,7 +136,13 @@ class StoringWriter(Interceptor):
                                            ttl=entry.ttl(now)), end=True)
             self.answered = True
             return
-        problem = storable(status, headers, response_directives(headers), self.req, self.authorized)
+        directives = response_directives(headers)
+        problem = storable(status, headers, directives, self.req, self.authorized)
+        if problem is None and (
+            freshness_lifetime(status, headers, directives, now, cache.heuristic) <= 0
+            and header(headers, b"etag") is None and header(headers, b"last-modified") is None
+        ):
+            problem = "useless"  # stale at once and nothing to revalidate it with
         if problem is None:
             length = header(headers, b"content-length")
             if length is not None and (not length.isdigit() or int(length) > cache.max_entry):

@@ -445,3 +445,18 @@ async def test_variants_from_an_inner_compress(origin: Origin) -> None:
         assert "hit" in status_of(again) and again.headers["Content-Encoding"] == "gzip"
         assert await again.read() == await gz.read()
         assert origin.count("/text") == 2
+
+
+async def test_useless_responses_are_not_stored(origin: Origin) -> None:
+    origin.routes["/plain"] = fixed(b"p")  # no freshness, no validators
+    origin.routes["/validated"] = fixed(b"v", ("ETag", '"v"'))
+    assert origin.server is not None
+    async with running_app(config(origin.server.url, maxAge="0s"), middlewares=FACTORIES) as app:
+        assert status_of(await get(app, "/plain")) == "traefikpy; fwd=uri-miss"
+        assert status_of(await get(app, "/validated")) == "traefikpy; fwd=uri-miss; stored"
+        again = await get(app, "/validated")  # stale at once: revalidated (the origin ignores it)
+        assert status_of(again) == "traefikpy; fwd=stale; stored"
+        assert origin.last("/validated").header("If-None-Match") == '"v"'
+        await app.update(config(origin.server.url))  # the 60 s heuristic by default
+        await get(app, "/plain")
+        assert "hit" in status_of(await get(app, "/plain"))
