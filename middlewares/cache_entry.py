@@ -26,6 +26,8 @@ from traefikpy.proxy.http import Headers
 
 _OVERHEAD: Final = 256  # bytes counted per entry beyond its body and headers (object, key, index)
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
+# Recomputed when the entry is served (Age) or stored (the body's own length, no chunking).
+_NOT_STORED: Final = frozenset({b"age", b"content-length", b"transfer-encoding"})
 
 
 class Entry:
@@ -140,7 +142,7 @@ def build_entry(
     lifetime = freshness_lifetime(status, headers, rd, response_time, heuristic_max)
     age = initial_age(headers, request_time, response_time)
     stored = [(k, v) for k, v in headers
-              if k.lower() not in strip and k.lower() not in (b"age", b"content-length")]
+              if k.lower() not in strip and k.lower() not in _NOT_STORED]
     if status not in _NO_BODY_STATUSES:
         stored.append((b"Content-Length", b"%d" % len(body)))
     return Entry(
