@@ -31,7 +31,7 @@ def pem_pair(ca: trustme.CA, *names: str) -> dict[str, str]:
 class Answer:
     status: int
     body: bytes
-    names: list[str]  # CN + DNS SANs of the certificate the server presented
+    names: list[str]  # CN + DNS and IP SANs of the certificate the server presented
     version: str | None
 
 
@@ -39,7 +39,9 @@ def _names(der: bytes) -> list[str]:
     cert = x509.load_der_x509_certificate(der)
     out = [str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
     with contextlib.suppress(x509.ExtensionNotFound):
-        out += cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        out += san.get_values_for_type(x509.DNSName)
+        out += [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
     return out
 
 

@@ -103,20 +103,22 @@ def test_plan_options(case: dict[str, object]) -> None:
 
 
 HOSTS = [
-    {"desc": "one router", "routers": [("Host(`a.test`)", "x@file")], "want": {"a.test": "x@file"}},
+    {"desc": "one router", "routers": [("r", "Host(`a.test`)", "x@file")], "want": {"a.test": "x@file"}, "conflicts": {}},
     {"desc": "several hosts and other matchers",
-     "routers": [("(Host(`a.test`) || Host(`b.test`)) && PathPrefix(`/p`)", "x@file")],
-     "want": {"a.test": "x@file", "b.test": "x@file"}},
+     "routers": [("r", "(Host(`a.test`) || Host(`b.test`)) && PathPrefix(`/p`)", "x@file")],
+     "want": {"a.test": "x@file", "b.test": "x@file"}, "conflicts": {}},
     {"desc": "conflict falls back to default",
-     "routers": [("Host(`a.test`)", "x@file"), ("Host(`a.test`) && Path(`/y`)", "y@file")],
-     "want": {"a.test": "default"}},
+     "routers": [("r", "Host(`a.test`)", "x@file"), ("s", "Host(`a.test`) && Path(`/y`)", "y@file"),
+                 ("t", "Host(`b.test`)", "y@file")],
+     "want": {"a.test": "default", "b.test": "y@file"}, "conflicts": {"r": "a.test", "s": "a.test"}},
     {"desc": "same option twice is no conflict",
-     "routers": [("Host(`a.test`)", "x@file"), ("Host(`a.test`) && Path(`/y`)", "x@file")],
-     "want": {"a.test": "x@file"}},
-    {"desc": "no Host matcher", "routers": [("PathPrefix(`/`)", "x@file")], "want": {}},
+     "routers": [("r", "Host(`a.test`)", "x@file"), ("s", "Host(`a.test`) && Path(`/y`)", "x@file")],
+     "want": {"a.test": "x@file"}, "conflicts": {}},
+    {"desc": "no Host matcher", "routers": [("r", "PathPrefix(`/`)", "x@file")], "want": {}, "conflicts": {}},
+    {"desc": "bad rule ignored", "routers": [("r", "Host(", "x@file")], "want": {}, "conflicts": {}},
 ]
 
 
 @pytest.mark.parametrize("case", HOSTS, ids=[c["desc"] for c in HOSTS])
 def test_host_options(case: dict[str, object]) -> None:
-    assert host_options(case["routers"]) == case["want"]  # type: ignore[arg-type]
+    assert host_options(case["routers"]) == (case["want"], case["conflicts"])  # type: ignore[arg-type]

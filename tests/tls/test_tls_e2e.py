@@ -154,11 +154,41 @@ async def test_misdirected_request(backend: Backend, ca: trustme.CA) -> None:
         assert (await https_get(port, "a.test", host="a.test")).status == 200
 
 
-async def test_unknown_options_reported(backend: Backend, ca: trustme.CA) -> None:
-    routers = {"r": {"rule": "Host(`a.test`)", "service": "echo", "tls": {"options": "missing"}}}
-    async with running_app(config(backend, ca, routers=routers)) as rt:
+async def test_unknown_options_refuse_handshakes_for_the_host(backend: Backend, ca: trustme.CA) -> None:
+    routers = {"r": {"rule": "Host(`a.test`)", "service": "echo", "tls": {"options": "missing"}},
+               "bad": {"rule": "Host(`b.test`)", "service": "echo", "tls": {"options": "broken"}},
+               "ok": {"rule": "Host(`c.test`)", "service": "echo", "tls": {}}}
+    cfg = config(backend, ca, routers=routers, certs=[pem_pair(ca, "a.test", "b.test", "c.test")],
+                 options={"broken": {"minVersion": "VersionTLS99"}})
+    async with running_app(cfg) as rt:
         assert "unknown TLS options: missing@file" in rt.state("router", "r@file").errors
-        assert (await https_get(rt.app.port("web"), "a.test")).status == 200
+        assert "invalid TLS options: broken@file" in rt.state("router", "bad@file").errors
+        assert any("tls.options.broken@file" in e for e in rt.app.graph.state.errors)
+        port = rt.app.port("web")
+        for sni in ("a.test", "b.test"):
+            with pytest.raises((ssl.SSLError, ConnectionError, asyncio.IncompleteReadError)):
+                await https_get(port, sni)
+        assert (await https_get(port, "c.test")).status == 200
+        # Through another SNI the Host's options differ: 421, never the broken router.
+        assert (await https_get(port, "c.test", host="a.test")).status == 421
+
+
+async def test_conflicting_options_on_one_host(backend: Backend, ca: trustme.CA) -> None:
+    routers = {"r": {"rule": "Host(`a.test`) && Path(`/echo`)", "service": "echo", "tls": {"options": "tls12"}},
+               "s": {"rule": "Host(`a.test`)", "service": "echo", "tls": {}}}
+    cfg = config(backend, ca, routers=routers, options={"tls12": {"maxVersion": "VersionTLS12"}})
+    async with running_app(cfg) as rt:
+        answer = await https_get(rt.app.port("web"), "a.test")
+        assert answer.status == 200 and answer.version == "TLSv1.3"  # default options
+        assert rt.state("router", "r@file").status == "warning"
+        assert any("different TLS options" in e for e in rt.state("router", "s@file").errors)
+
+
+async def test_no_sni_picks_certificate_by_local_ip(backend: Backend, ca: trustme.CA) -> None:
+    cfg = config(backend, ca, certs=[pem_pair(ca, "a.test"), pem_pair(ca, "127.0.0.1")])
+    async with running_app(cfg) as rt:
+        answer = await https_get(rt.app.port("web"), None, host="a.test")
+        assert answer.status == 200 and answer.names == ["127.0.0.1"]
 
 
 async def test_entrypoint_http_tls_makes_routers_tls(backend: Backend, ca: trustme.CA) -> None:

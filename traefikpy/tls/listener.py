@@ -115,7 +115,9 @@ class TLSEntryPoint(EntryPointServer):
         if not hello.tls:
             await loop.connect_accepted_socket(self._protocol, conn)
             return
-        ctx = self.manager.current.context_for(self.settings.name, hello.server_name)
+        local = conn.getsockname()
+        local_ip = str(local[0]).split("%", 1)[0] if isinstance(local, tuple) else ""
+        ctx = self.manager.current.context_for(self.settings.name, hello.server_name, local_ip)
         if ctx is None:
             log.debug("entry point %s: no certificate for %r (sniStrict)", self.settings.name, hello.server_name)
             conn.close()

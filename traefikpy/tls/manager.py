@@ -54,14 +54,22 @@ def rule_domains(rule: str) -> list[str]:
     return [leaf.matcher.host for leaf in leaves(parsed.tree) if isinstance(leaf.matcher, HostMatcher)]
 
 
-def host_options(routers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """``host -> option set`` from ``(rule, option set)`` of TLS routers; conflicts -> default."""
+def host_options(routers: Iterable[tuple[str, str, str]]) -> tuple[dict[str, str], dict[str, str]]:
+    """``host -> option set`` from ``(router, rule, option set)`` of TLS routers, and the routers
+    whose host another router gives other options (``router -> host``): such hosts use default."""
     out: dict[str, str] = {}
-    for rule, option in routers:
+    owners: dict[str, dict[str, str]] = {}  # host -> option set -> a router using it
+    conflicts: dict[str, str] = {}
+    for router, rule, option in routers:
         for host in rule_domains(rule):
             seen = out.get(host)
             out[host] = DEFAULT if seen is not None and seen != option else option
-    return out
+            owners.setdefault(host, {}).setdefault(option, router)
+            if len(owners[host]) > 1:
+                for name in owners[host].values():
+                    conflicts[name] = host
+                conflicts[router] = host
+    return out, conflicts
 
 
 def find_option(index: dict[str, str], host: str) -> str:
@@ -73,7 +81,7 @@ class TLSRuntime:
 
     def __init__(self, merged: Merged, static: StaticConfig) -> None:
         self.errors: dict[str, str] = {}
-        self.router_errors: dict[str, str] = {}
+        self.router_errors: dict[str, tuple[str, bool]] = {}  # router -> (message, critical)
         tls = merged.config.tls
         self.plans: dict[str, OptionPlan] = {DEFAULT: OptionPlan()}
         for name, opts in tls.options.items():
@@ -84,7 +92,7 @@ class TLSRuntime:
         self.store = self._store(merged)
         self.hosts: dict[str, dict[str, str]] = {}
         entrypoints = static.entry_points
-        per_ep: dict[str, list[tuple[str, str]]] = {}
+        per_ep: dict[str, list[tuple[str, str, str]]] = {}
         defaults = sorted(n for n, ep in entrypoints.items() if ep.as_default) or sorted(entrypoints)
         for name, router in merged.config.http.routers.items():
             for ep_name in router.entry_points or defaults:
@@ -95,10 +103,16 @@ class TLSRuntime:
                 option = (router.tls.options if router.tls is not None else "") or (ep_tls.options if ep_tls else "")
                 option = qualify(option, provider_of(name)) if option and option != DEFAULT else DEFAULT
                 if option not in self.plans:
-                    self.router_errors[name] = f"unknown TLS options: {option}"
-                    option = DEFAULT
-                per_ep.setdefault(ep_name, []).append((router.rule, option))
-        self.hosts = {ep: host_options(items) for ep, items in per_ep.items()}
+                    # Traefik: the router is broken and handshakes for its hosts are refused.
+                    reason = "invalid" if option in tls.options else "unknown"
+                    self.router_errors[name] = (f"{reason} TLS options: {option}", True)
+                per_ep.setdefault(ep_name, []).append((name, router.rule, option))
+        for ep_name, items in per_ep.items():
+            self.hosts[ep_name], conflicts = host_options(items)
+            for router_name, host in conflicts.items():
+                self.router_errors.setdefault(router_name, (
+                    f"found different TLS options for routers on the same host {host}, "
+                    "so using the default TLS options instead", False))
         self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
 
     def _store(self, merged: Merged) -> CertStore:
@@ -128,11 +142,15 @@ class TLSRuntime:
     def option_for(self, entrypoint: str, host: str) -> str:
         return find_option(self.hosts.get(entrypoint, {}), host)
 
-    def context_for(self, entrypoint: str, server_name: str) -> ssl.SSLContext | None:
-        """The context of a handshake asking for ``server_name``; None refuses it (sniStrict)."""
+    def context_for(self, entrypoint: str, server_name: str, local_ip: str = "") -> ssl.SSLContext | None:
+        """The context of a handshake asking for ``server_name`` (without SNI the certificate is
+        looked up by the local address, as Traefik does); None refuses the handshake: sniStrict
+        without a certificate, or a host whose routers name broken or unknown options."""
         option = self.option_for(entrypoint, server_name) if server_name else DEFAULT
-        plan = self.plans.get(option) or self.plans[DEFAULT]
-        cert = self.store.select(server_name, plan.sni_strict)
+        plan = self.plans.get(option)
+        if plan is None:
+            return None
+        cert = self.store.select(server_name or local_ip, plan.sni_strict)
         if cert is None:
             return None
         key = (option, cert.key)
@@ -163,8 +181,8 @@ class TLSManager:
             for key, message in runtime.errors.items():
                 log.error("%s: %s", key, message)
                 state.errors.append(f"{key}: {message}")
-            for router, message in runtime.router_errors.items():
-                state.get("http", "router", router).add_error(message, critical=False)
+            for router, (message, critical) in runtime.router_errors.items():
+                state.get("http", "router", router).add_error(message, critical=critical)
         self.current = runtime
         return runtime
 
