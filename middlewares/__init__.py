@@ -12,6 +12,7 @@ from middlewares import (
     auth_basic,
     auth_digest,
     buffering,
+    cache,
     circuitbreaker,
     compress,
     errors_pages,
@@ -20,14 +21,15 @@ from middlewares import (
     inflight,
     ipallowlist,
     passtlsclientcert,
+    plugins,
     ratelimit,
     retry,
 )
 from traefikpy.proxy.http import MiddlewareFactory
 
 _MODULES = (
-    auth_basic, auth_digest, buffering, circuitbreaker, compress, errors_pages, forward_auth,
-    grpcweb, inflight, ipallowlist, passtlsclientcert, ratelimit, retry,
+    auth_basic, auth_digest, buffering, cache, circuitbreaker, compress, errors_pages, forward_auth,
+    grpcweb, inflight, ipallowlist, passtlsclientcert, plugins, ratelimit, retry,
 )
 
 REGISTRY: dict[str, MiddlewareFactory] = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
@@ -89,15 +90,21 @@ async def presented_certificate(host: str, port: int, timeout: float) -> tuple[b
     exactly the certificate the server shows at that moment, under a name the certificate
     holds, which accepts any server certificate as Traefik does.
     """
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    ctx.set_alpn_protocols(["h2"])
-    _reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx), timeout)
-    try:
-        der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
-    finally:
-        writer.close()
+    def fetch() -> bytes:
+        # A blocking handshake in a thread: the certificate is read only once the handshake is
+        # complete (an asyncio stream may hand over its SSL object earlier under load).
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2"])
+        with socket.create_connection((host, port), timeout=timeout) as raw, \
+                ctx.wrap_socket(raw, server_hostname=host) as tls:
+            der = tls.getpeercert(binary_form=True)
+        if not der:
+            raise ConnectionError(f"{host}:{port} presented no certificate")
+        return der
+
+    der = await asyncio.wait_for(asyncio.to_thread(fetch), timeout + 1)
     cert = x509.load_der_x509_certificate(der)
     names: list[str] = []
     with contextlib.suppress(x509.ExtensionNotFound):

@@ -23,4 +23,6 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The example middleware plugin (entry point group traefikpy.middlewares) the plugin tests load.
+.venv/bin/python -m pip install -q --disable-pip-version-check ./examples/plugin
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
