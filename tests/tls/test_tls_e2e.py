@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 from typing import Any
@@ -199,3 +200,41 @@ async def test_entrypoint_http_tls_makes_routers_tls(backend: Backend, ca: trust
         answer = await https_get(port, "a.test")
         assert answer.status == 200 and answer.names == ["a.test"] and answer.version == "TLSv1.2"
         assert (await rt.get("/echo", host="a.test")).status == 404
+
+
+async def test_client_hello_split_over_segments(backend: Backend, ca: trustme.CA) -> None:
+    """The peek waits for the whole ClientHello: its SNI still picks the certificate."""
+    async with running_app(config(backend, ca)) as rt:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rt.app.port("web"))
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_context().wrap_bio(incoming, outgoing, server_hostname="a.test")
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        hello = outgoing.read()
+        writer.write(hello[:7])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(hello[7:])
+        async with asyncio.timeout(5):
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    if outgoing.pending:
+                        writer.write(outgoing.read())
+                    data = await reader.read(65536)
+                    assert data, "server closed during the handshake"
+                    incoming.write(data)
+            writer.write(outgoing.read())
+            cert = tls.getpeercert(binary_form=True)
+            tls.write(b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            writer.write(outgoing.read())
+            raw = b""
+            while b"\r\n\r\n" not in raw:
+                incoming.write(await reader.read(65536))
+                with contextlib.suppress(ssl.SSLWantReadError):
+                    raw += tls.read(65536)
+        writer.close()
+        assert raw.startswith(b"HTTP/1.1 200")
+        assert cert is not None and b"a.test" in cert

@@ -105,13 +105,19 @@ class TLSEntryPoint(EntryPointServer):
             task.add_done_callback(self._pending.discard)
 
     async def _serve(self, conn: socket.socket) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(PEEK_TIMEOUT):
-                hello = await _peek(loop, conn)
-        except (TimeoutError, OSError):
+            await self._hand_over(conn)
+        except asyncio.CancelledError:  # stop() while peeking or handshaking
             conn.close()
-            return
+            raise
+        except (ssl.SSLError, OSError, TimeoutError) as exc:
+            log.debug("entry point %s: connection dropped before serving: %s", self.settings.name, exc)
+            conn.close()
+
+    async def _hand_over(self, conn: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(PEEK_TIMEOUT):
+            hello = await _peek(loop, conn)
         if not hello.tls:
             await loop.connect_accepted_socket(self._protocol, conn)
             return
@@ -119,15 +125,11 @@ class TLSEntryPoint(EntryPointServer):
         local_ip = str(local[0]).split("%", 1)[0] if isinstance(local, tuple) else ""
         ctx = self.manager.current.context_for(self.settings.name, hello.server_name, local_ip)
         if ctx is None:
-            log.debug("entry point %s: no certificate for %r (sniStrict)", self.settings.name, hello.server_name)
+            log.debug("entry point %s: handshake for %r refused (sniStrict or broken TLS options)",
+                      self.settings.name, hello.server_name)
             conn.close()
             return
-        try:
-            await loop.connect_accepted_socket(
-                self._tls_protocol, conn, ssl=ctx, ssl_handshake_timeout=PEEK_TIMEOUT)
-        except (ssl.SSLError, OSError, TimeoutError) as exc:
-            log.debug("entry point %s: TLS handshake failed: %s", self.settings.name, exc)
-            conn.close()
+        await loop.connect_accepted_socket(self._tls_protocol, conn, ssl=ctx, ssl_handshake_timeout=PEEK_TIMEOUT)
 
     def _tls_protocol(self) -> H1Connection:
         return H1Connection(self.app, self.tls_config, self.connections)
