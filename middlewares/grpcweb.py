@@ -38,7 +38,6 @@ from traefikpy.config.middleware_options import GrpcWeb
 from traefikpy.proxy.errors import RequestBodyError
 from traefikpy.proxy.http import (
     Body,
-    BodyTooLarge,
     BuildContext,
     Exchange,
     Handler,
@@ -46,6 +45,7 @@ from traefikpy.proxy.http import (
     MiddlewareFactory,
     ResponseHook,
     ResponseWriter,
+    read_all,
 )
 
 GRPC: Final = b"application/grpc"
@@ -185,14 +185,7 @@ class _TextBody:
             raise RequestBodyError(f"grpc-web-text request body: {exc}") from None
 
     async def read_all(self, limit: int | None = None) -> bytes:
-        parts = []
-        size = 0
-        while chunk := await self.read():
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise BodyTooLarge(f"request body larger than {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
+        return await read_all(self, limit)
 
 
 class _WebWriter(Interceptor):

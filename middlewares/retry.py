@@ -36,7 +36,6 @@ from traefikpy.proxy.errors import ClientClosed, ProxyError, UpstreamConnectErro
 from traefikpy.proxy.h1body import EmptyBody
 from traefikpy.proxy.http import (
     Body,
-    BodyTooLarge,
     BuildContext,
     Exchange,
     Handler,
@@ -44,6 +43,7 @@ from traefikpy.proxy.http import (
     MiddlewareFactory,
     ResponseHook,
     ResponseWriter,
+    read_all,
 )
 from traefikpy.services.replay import ReplayBody, read_limited
 
@@ -86,14 +86,7 @@ class _TrackedBody:
         return data
 
     async def read_all(self, limit: int | None = None) -> bytes:
-        parts = []
-        size = 0
-        while chunk := await self.read():
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise BodyTooLarge(f"request body larger than {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
+        return await read_all(self, limit)
 
 
 class _AttemptWriter(Interceptor):

@@ -15,7 +15,7 @@ from collections import deque
 from typing import Final, Protocol
 
 from traefikpy.proxy.errors import ClientClosed, ProxyError
-from traefikpy.proxy.http import BodyTooLarge, Headers
+from traefikpy.proxy.http import BodyTooLarge, Headers, read_all
 
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
@@ -126,14 +126,7 @@ class RequestBody:
     async def read_all(self, limit: int | None = None) -> bytes:
         if limit is not None and self.length is not None and self.length > limit:
             raise BodyTooLarge(f"request body of {self.length} bytes exceeds {limit}")
-        parts: list[bytes] = []
-        size = 0
-        while chunk := await self.read():
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise BodyTooLarge(f"request body exceeds {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
+        return await read_all(self, limit)
 
     def __repr__(self) -> str:
         state = "done" if self._done else "streaming"

@@ -91,6 +91,19 @@ class BodyTooLarge(Exception):
     """A request or response body exceeded a configured size limit."""
 
 
+async def read_all(body: Body, limit: int | None = None) -> bytes:
+    """Every remaining chunk of ``body`` joined; ``BodyTooLarge`` past ``limit`` bytes.  The one
+    implementation behind every ``Body.read_all``."""
+    parts = []
+    size = 0
+    while chunk := await body.read():
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise BodyTooLarge(f"request body larger than {limit} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
 _EMPTY_BODY_HEADERS: Headers = []
 _new_object = object.__new__
 

@@ -7,7 +7,7 @@ out too large is handed back as the bytes already read followed by the rest of t
 
 from __future__ import annotations
 
-from traefikpy.proxy.http import Body, BodyTooLarge, Exchange, Headers, ResponseWriter
+from traefikpy.proxy.http import Body, Exchange, Headers, ResponseWriter, read_all
 
 
 class ReplayBody:
@@ -35,14 +35,7 @@ class ReplayBody:
         return b""
 
     async def read_all(self, limit: int | None = None) -> bytes:
-        parts = []
-        size = 0
-        while chunk := await self.read():
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise BodyTooLarge(f"request body larger than {limit} bytes")
-            parts.append(chunk)
-        return b"".join(parts)
+        return await read_all(self, limit)
 
     def __repr__(self) -> str:
         return f"<ReplayBody {len(self._data)} bytes buffered length={self.length} rest={self._rest is not None}>"
