@@ -238,3 +238,18 @@ async def test_client_hello_split_over_segments(backend: Backend, ca: trustme.CA
         writer.close()
         assert raw.startswith(b"HTTP/1.1 200")
         assert cert is not None and b"a.test" in cert
+
+
+async def test_unrelated_reload_reuses_contexts(backend: Backend, ca: trustme.CA) -> None:
+    cfg = config(backend, ca)
+    async with running_app(cfg) as rt:
+        port = rt.app.port("web")
+        await https_get(port, "a.test")
+        before = dict(rt.app.tls.caches.contexts)
+        assert len(before) == 1
+        cfg["http"]["routers"]["other"] = {"rule": "Host(`b.test`)", "service": "echo"}
+        await rt.update(cfg)
+        assert (await https_get(port, "a.test")).status == 200
+        assert rt.app.tls.caches.contexts == before  # same SSLContext objects, nothing rebuilt
+        await rt.update(config(backend, ca, certs=[pem_pair(ca, "a.test")]))
+        assert not set(rt.app.tls.caches.contexts) & set(before)  # replaced certificate: dropped

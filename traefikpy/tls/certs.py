@@ -49,9 +49,9 @@ class StoredCert:
     generated: bool = False
 
     @property
-    def key(self) -> str:
-        """A stable identity for caching SSL contexts (content, not the object)."""
-        return str(hash((self.cert_pem, self.key_pem)))
+    def key(self) -> tuple[bytes, bytes]:
+        """The identity for caching SSL contexts: the content, not the object."""
+        return (self.cert_pem, self.key_pem)
 
 
 def names_of(cert_pem: bytes) -> tuple[str, ...]:
@@ -78,14 +78,21 @@ def names_of(cert_pem: bytes) -> tuple[str, ...]:
     return tuple(out)
 
 
-def load_certificate(cert_file: str, key_file: str) -> StoredCert:
+def load_certificate(cert_file: str, key_file: str,
+                     cache: dict[tuple[bytes, bytes], StoredCert] | None = None) -> StoredCert:
+    """Read and check a certificate; ``cache`` (by content) spares parsing it again on reloads."""
     cert_pem = read_file_or_content(cert_file)
     key_pem = read_file_or_content(key_file)
+    if cache is not None and (cert_pem, key_pem) in cache:
+        return cache[(cert_pem, key_pem)]
     try:
         serialization.load_pem_private_key(key_pem, password=None)
     except (ValueError, TypeError) as exc:
         raise CertificateError(f"invalid private key: {exc}") from None
-    return StoredCert(cert_pem, key_pem, names_of(cert_pem))
+    cert = StoredCert(cert_pem, key_pem, names_of(cert_pem))
+    if cache is not None:
+        cache[(cert_pem, key_pem)] = cert
+    return cert
 
 
 _GENERATED: StoredCert | None = None
@@ -141,6 +148,9 @@ class CertStore:
                 self.wildcard.setdefault(name[1:], cert)
             else:
                 self.exact.setdefault(name, cert)
+
+    def certificates(self) -> set[StoredCert]:
+        return {self.default, *self.exact.values(), *self.wildcard.values()}
 
     def match(self, server_name: str) -> StoredCert | None:
         """The certificate for ``server_name``: exact, then one-label wildcard; None if none."""

@@ -76,10 +76,28 @@ def find_option(index: dict[str, str], host: str) -> str:
     return index.get(host.lower().rstrip("."), DEFAULT)
 
 
+class Caches:
+    """What survives reloads: parsed certificates and SSL contexts, keyed by content (a reload
+    that leaves TLS alone re-reads files but parses nothing and builds no context)."""
+
+    def __init__(self) -> None:
+        self.certs: dict[tuple[bytes, bytes], StoredCert] = {}
+        self.contexts: dict[tuple[OptionPlan, tuple[bytes, bytes]], ssl.SSLContext] = {}
+
+    def keep_only(self, runtime: TLSRuntime) -> None:
+        """Forget what ``runtime`` does not use (removed certificates, changed option sets)."""
+        certs = runtime.store.certificates()
+        keys = {cert.key for cert in certs}
+        plans = set(runtime.plans.values())
+        self.certs = {k: v for k, v in self.certs.items() if k in keys}
+        self.contexts = {k: v for k, v in self.contexts.items() if k[0] in plans and k[1] in keys}
+
+
 class TLSRuntime:
     """Certificates, option sets and host indexes of one merged configuration."""
 
-    def __init__(self, merged: Merged, static: StaticConfig) -> None:
+    def __init__(self, merged: Merged, static: StaticConfig, caches: Caches | None = None) -> None:
+        self.caches = caches if caches is not None else Caches()
         self.errors: dict[str, str] = {}
         self.router_errors: dict[str, tuple[str, bool]] = {}  # router -> (message, critical)
         tls = merged.config.tls
@@ -113,7 +131,6 @@ class TLSRuntime:
                 self.router_errors.setdefault(router_name, (
                     f"found different TLS options for routers on the same host {host}, "
                     "so using the default TLS options instead", False))
-        self._contexts: dict[tuple[str, str], ssl.SSLContext] = {}
 
     def _store(self, merged: Merged) -> CertStore:
         tls = merged.config.tls
@@ -123,7 +140,7 @@ class TLSRuntime:
         if store is not None and store.default_certificate is not None:
             dc = store.default_certificate
             try:
-                user_default = default = load_certificate(dc.cert_file, dc.key_file)
+                user_default = default = load_certificate(dc.cert_file, dc.key_file, self.caches.certs)
             except CertificateError as exc:
                 self.errors["tls.stores.default.defaultCertificate"] = str(exc)
         result = CertStore(default)
@@ -132,7 +149,7 @@ class TLSRuntime:
                 self.errors[f"tls.certificates[{i}]"] = f"store(s) {', '.join(cert.stores)} do not exist: only {DEFAULT} is used"
                 continue
             try:
-                result.add(load_certificate(cert.cert_file, cert.key_file))
+                result.add(load_certificate(cert.cert_file, cert.key_file, self.caches.certs))
             except CertificateError as exc:
                 self.errors[f"tls.certificates[{i}]"] = str(exc)
         if user_default is not None:
@@ -153,8 +170,8 @@ class TLSRuntime:
         cert = self.store.select(server_name or local_ip, plan.sni_strict)
         if cert is None:
             return None
-        key = (option, cert.key)
-        ctx = self._contexts.get(key)
+        key = (plan, cert.key)
+        ctx = self.caches.contexts.get(key)
         if ctx is None:
             try:
                 ctx = build_context(plan, cert)
@@ -162,7 +179,7 @@ class TLSRuntime:
                 log.error("TLS options %s: %s; using the default certificate", option, exc)
                 ctx = build_context(plan, generated_default())
             ctx.sni_callback = _remember_sni
-            self._contexts[key] = ctx
+            self.caches.contexts[key] = ctx
         return ctx
 
 
@@ -171,12 +188,14 @@ class TLSManager:
 
     def __init__(self, static: StaticConfig) -> None:
         self.static = static
-        self.current = TLSRuntime(Merged(_empty()), static)
+        self.caches = Caches()
+        self.current = TLSRuntime(Merged(_empty()), static, self.caches)
 
     def update(self, merged: Merged, state: Any = None) -> TLSRuntime:
         """Build the runtime of ``merged`` and make it current; errors go to ``state`` (a
         :class:`~traefikpy.runtime.RuntimeState`) when given."""
-        runtime = TLSRuntime(merged, self.static)
+        runtime = TLSRuntime(merged, self.static, self.caches)
+        self.caches.keep_only(runtime)
         if state is not None:
             for key, message in runtime.errors.items():
                 log.error("%s: %s", key, message)
