@@ -15,6 +15,7 @@ import trustme
 from tests.harness import lb, running_app
 from tests.proxy.backends import Backend
 from tests.tls.conftest import client_context, https_get, pem_pair
+from traefikpy.proxy.proxyproto import build_v1
 
 
 def config(backend: Backend, ca: trustme.CA, *, certs: list[dict[str, str]] | None = None,
@@ -253,3 +254,37 @@ async def test_unrelated_reload_reuses_contexts(backend: Backend, ca: trustme.CA
         assert rt.app.tls.caches.contexts == before  # same SSLContext objects, nothing rebuilt
         await rt.update(config(backend, ca, certs=[pem_pair(ca, "a.test")]))
         assert not set(rt.app.tls.caches.contexts) & set(before)  # replaced certificate: dropped
+
+
+async def test_proxy_protocol_header_before_tls(backend: Backend, ca: trustme.CA) -> None:
+    cfg = config(backend, ca)
+    cfg["http"]["routers"]["plain"] = {"rule": "PathPrefix(`/`)", "service": "echo"}
+    async with running_app(cfg, flags=["--entryPoints.web.proxyProtocol.insecure=true"]) as rt:
+        port = rt.app.port("web")
+        for use_tls in (True, False):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(build_v1("203.0.113.9", 4242, "127.0.0.1", port))
+            if use_tls:
+                await writer.start_tls(client_context(), server_hostname="a.test")
+            writer.write(b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+            async with asyncio.timeout(5):
+                raw = await reader.read()
+            writer.close()
+            assert raw.startswith(b"HTTP/1.1 200"), raw[:100]
+            seen = backend.requests[-1]
+            assert seen.header("X-Forwarded-For") == "203.0.113.9"
+            assert seen.header("X-Forwarded-Proto") == ("https" if use_tls else "http")
+
+
+async def test_proxy_protocol_untrusted_peer_before_tls(backend: Backend, ca: trustme.CA) -> None:
+    async with running_app(config(backend, ca), flags=["--entryPoints.web.proxyProtocol.trustedIPs=10.9.9.9"]) as rt:
+        port = rt.app.port("web")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(build_v1("203.0.113.9", 4242, "127.0.0.1", port))
+        await writer.start_tls(client_context(), server_hostname="a.test")
+        writer.write(b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n")
+        async with asyncio.timeout(5):
+            raw = await reader.read()
+        writer.close()
+        assert raw.startswith(b"HTTP/1.1 200")
+        assert backend.requests[-1].header("X-Forwarded-For") == "127.0.0.1"

@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import socket
 import ssl
+from collections.abc import Callable
 from typing import Final
 
+from traefikpy.proxy import proxyproto
 from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings, split_address
 from traefikpy.proxy.http import Exchange, Handler
-from traefikpy.proxy.server import H1Connection
-from traefikpy.tls.clienthello import MAX_HELLO, Hello, read_client_hello
+from traefikpy.proxy.server import ConnectionSet, H1Connection, ServerConfig
+from traefikpy.tls.clienthello import MAX_HELLO, NEED_MORE, Hello, read_client_hello
 from traefikpy.tls.manager import TLSManager, server_name_of
 
 log = logging.getLogger("traefikpy.tls")
@@ -68,6 +71,20 @@ class _Listener:
         await self._closed.wait()
 
 
+class _ProxiedConnection(H1Connection):
+    """A TLS connection whose PROXY header was read before the handshake: its client address
+    comes from that header (when the peer is trusted), not from the socket."""
+
+    def __init__(self, app: Handler, config: ServerConfig, conns: ConnectionSet, client: tuple[str, int] | None) -> None:
+        super().__init__(app, config, conns)
+        self._client = client
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._client is not None:
+            self._set_client(*self._client)
+
+
 class TLSEntryPoint(EntryPointServer):
     """An entry point answering TLS (certificates and options from ``manager``) and plain HTTP."""
 
@@ -75,6 +92,7 @@ class TLSEntryPoint(EntryPointServer):
         super().__init__(settings, app)
         self.manager = manager
         self.tls_config = dataclasses.replace(self.config, scheme="https")
+        self.proxied_tls_config = dataclasses.replace(self.tls_config, proxy_protocol=None)
         self._pending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -110,17 +128,27 @@ class TLSEntryPoint(EntryPointServer):
         except asyncio.CancelledError:  # stop() while peeking or handshaking
             conn.close()
             raise
-        except (ssl.SSLError, OSError, TimeoutError) as exc:
+        except (ssl.SSLError, OSError, TimeoutError, proxyproto.ProxyProtocolError) as exc:
             log.debug("entry point %s: connection dropped before serving: %s", self.settings.name, exc)
             conn.close()
 
     async def _hand_over(self, conn: socket.socket) -> None:
         loop = asyncio.get_running_loop()
+        policy = self.config.proxy_protocol
         async with asyncio.timeout(PEEK_TIMEOUT):
-            hello = await _peek(loop, conn)
+            hello, header = await _peek(loop, conn, policy is not None)
         if not hello.tls:
+            # Plain HTTP; a PROXY header is still unread and the connection parses it itself.
             await loop.connect_accepted_socket(self._protocol, conn)
             return
+        factory: Callable[[], H1Connection] = self._tls_protocol
+        if header is not None:
+            # TLS after a PROXY header: drop the header from the socket, keep its address.
+            _consume(conn, header.consumed)
+            peer = conn.getpeername()
+            trusted = policy is not None and isinstance(peer, tuple) and policy.trusts(str(peer[0]))
+            client = (header.src_ip, header.src_port) if trusted and not header.local else None
+            factory = functools.partial(_ProxiedConnection, self.app, self.proxied_tls_config, self.connections, client)
         local = conn.getsockname()
         local_ip = str(local[0]).split("%", 1)[0] if isinstance(local, tuple) else ""
         ctx = self.manager.current.context_for(self.settings.name, hello.server_name, local_ip)
@@ -129,7 +157,7 @@ class TLSEntryPoint(EntryPointServer):
                       self.settings.name, hello.server_name)
             conn.close()
             return
-        await loop.connect_accepted_socket(self._tls_protocol, conn, ssl=ctx, ssl_handshake_timeout=PEEK_TIMEOUT)
+        await loop.connect_accepted_socket(factory, conn, ssl=ctx, ssl_handshake_timeout=PEEK_TIMEOUT)
 
     def _tls_protocol(self) -> H1Connection:
         return H1Connection(self.app, self.tls_config, self.connections)
@@ -140,20 +168,39 @@ class TLSEntryPoint(EntryPointServer):
         await super().stop(grace)
 
 
-async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> Hello:
+async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket,
+                proxy_protocol: bool) -> tuple[Hello, proxyproto.ProxyHeader | None]:
+    """The ClientHello (or not) at the start of ``conn``, after a PROXY header when enabled.
+    A malformed PROXY header raises ``ProxyProtocolError`` (a ``ValueError``)."""
     delay = 0.002
     while True:
         await _readable(loop, conn)
-        data = conn.recv(MAX_HELLO, socket.MSG_PEEK)
+        data = conn.recv(MAX_HELLO + 536, socket.MSG_PEEK)  # room for a PROXY header
         if not data:
             raise ConnectionResetError("closed before the first byte")
-        hello = read_client_hello(data)
+        header = None
+        hello = NEED_MORE
+        parsed = proxyproto.parse(data) if proxy_protocol else proxyproto.ABSENT
+        if isinstance(parsed, proxyproto.ProxyHeader):
+            header = parsed
+            hello = read_client_hello(data[parsed.consumed:])
+        elif parsed is proxyproto.ABSENT:
+            hello = read_client_hello(data)
         if hello.complete:
-            return hello
+            return hello, header
         # Part of a ClientHello: the socket stays readable (nothing was consumed), so wait a
         # little for the rest instead of spinning on readiness.
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.05)
+
+
+def _consume(conn: socket.socket, size: int) -> None:
+    """Read exactly ``size`` bytes that a peek already saw (they are in the socket buffer)."""
+    while size > 0:
+        got = conn.recv(size)
+        if not got:
+            raise ConnectionResetError("closed in the PROXY header")
+        size -= len(got)
 
 
 async def _readable(loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
