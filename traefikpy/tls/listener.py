@@ -62,7 +62,8 @@ class _Listener:
         self._closed = asyncio.Event()
 
     def close(self) -> None:
-        for sock in self.sockets:
+        sockets, self.sockets = self.sockets, []  # like asyncio.Server: no sockets once closed
+        for sock in sockets:
             self._loop.remove_reader(sock.fileno())
             sock.close()
         self._closed.set()

@@ -109,7 +109,7 @@ class TLSRuntime:
                 self.errors[f"tls.options.{name}"] = str(exc)
         self.store = self._store(merged)
         self.hosts: dict[str, dict[str, str]] = {}
-        entrypoints = static.entry_points
+        entrypoints = {n: ep for n, ep in static.entry_points.items() if ep.listen.protocol == "tcp"}
         per_ep: dict[str, list[tuple[str, str, str]]] = {}
         defaults = sorted(n for n, ep in entrypoints.items() if ep.as_default) or sorted(entrypoints)
         for name, router in merged.config.http.routers.items():
