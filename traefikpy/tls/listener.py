@@ -175,8 +175,11 @@ async def _peek(loop: asyncio.AbstractEventLoop, conn: socket.socket,
     A malformed PROXY header raises ``ProxyProtocolError`` (a ``ValueError``)."""
     delay = 0.002
     while True:
-        await _readable(loop, conn)
-        data = conn.recv(MAX_HELLO + 536, socket.MSG_PEEK)  # room for a PROXY header
+        try:  # the first bytes often came with the handshake's last ACK: no wait then
+            data = conn.recv(MAX_HELLO + 536, socket.MSG_PEEK)  # room for a PROXY header
+        except (BlockingIOError, InterruptedError):
+            await _readable(loop, conn)
+            continue
         if not data:
             raise ConnectionResetError("closed before the first byte")
         header = None
