@@ -13,6 +13,7 @@ import signal
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from traefikpy.accesslog import AccessLog
 from traefikpy.aggregator import Aggregator
 from traefikpy.aio import TaskGroup
 from traefikpy.api import api_internals
@@ -24,6 +25,8 @@ from traefikpy.config.static import StaticConfig
 from traefikpy.dataplane import Forwarding, entrypoint_settings, transports
 from traefikpy.graph import Graph, Switch, make_root
 from traefikpy.internal import Ping, noop
+from traefikpy.metrics import MetricsHandler, PrometheusMetrics
+from traefikpy.observability import observer
 from traefikpy.provider import Provider
 from traefikpy.proxy.entrypoint import EntryPointServer
 from traefikpy.proxy.http import Handler, MiddlewareFactory
@@ -128,6 +131,17 @@ class App:
         api_services, api_routes = api_internals(static, lambda: self.switch.current, internal_services)
         internal_services.update(api_services)
         internal_routes.extend(api_routes)
+        # prometheus@internal, and its /metrics router unless manualRouting
+        prom = static.metrics.prometheus if static.metrics is not None else None
+        self.metrics: PrometheusMetrics | None = None
+        if prom is not None and static.metrics is not None:
+            self.metrics = PrometheusMetrics(prom, self._open_connections, static.metrics.add_internals)
+            internal_services["prometheus@internal"] = MetricsHandler(self.metrics)
+            if not prom.manual_routing:
+                internal_routes.append((prom.entry_point, "prometheus@internal", "PathPrefix(`/metrics`)",
+                                        MAX_PRIORITY, internal_services["prometheus@internal"]))
+        self.access_log = AccessLog(static.access_log) if static.access_log is not None else None
+        self.observe = observer(self.metrics, self.access_log)
         self.ctx = CompileContext(
             static=static,
             forward_for=Forwarding(self.upstreams),
@@ -136,6 +150,7 @@ class App:
             middlewares=middleware_registry() if middlewares is None else middlewares,
             internal_services=internal_services,
             internal_routes=internal_routes,
+            on_status=self.metrics.server_status if self.metrics is not None else None,
         )
         self.generation = 0
         self.switch = Switch(compile_graph(Merged(DynamicConfig()), self.ctx))
@@ -161,6 +176,10 @@ class App:
         self.health.reconcile()
         self.health.start()
         self.reloads += 1
+        if self.metrics is not None:
+            http = merged.config.http
+            self.metrics.reloaded({*http.routers, *(r[1] for r in self.ctx.internal_routes)},
+                                  {*http.services, *self.ctx.internal_services})
         counts = graph.state.counts()
         log.info("configuration %d applied: %d routers, %d disabled elements", self.generation,
                  sum(len(r.plain) + len(r.secure) for r in graph.routes.values()), counts["disabled"])
@@ -179,15 +198,21 @@ class App:
                 log.warning("entrypoint %s: UDP entrypoints are not supported yet", name)
                 continue
             # Every entry point answers TLS and plain HTTP on its port (first-byte peek).
-            root = misdirected_check(self.tls, name, make_root(self.switch, name))
+            root = misdirected_check(self.tls, name, make_root(self.switch, name, self.observe))
             server = TLSEntryPoint(entrypoint_settings(name, ep), root, self.tls)
             await server.start()
             self.entrypoints[name] = server
             log.info("entrypoint %s listening on %s", name,
                      ", ".join(f"{host}:{port}" for host, port in server.addresses))
+        if self.access_log is not None:  # log rotation: SIGUSR1 reopens the access log file
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.access_log.reopen)
         self.health.start()
         await self.aggregator.start()
         self.tasks.spawn(self._apply_loop(), "apply")
+
+    def _open_connections(self) -> dict[str, int]:
+        return {name: server.open_connections for name, server in self.entrypoints.items()}
 
     def port(self, entrypoint: str) -> int:
         """The bound port of an entrypoint (useful with port 0)."""
@@ -201,6 +226,10 @@ class App:
         await self.tasks.close()
         await self.health.close()
         await self.upstreams.close()
+        if self.access_log is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGUSR1)
+            self.access_log.close()
 
     async def __aenter__(self) -> App:
         await self.start()

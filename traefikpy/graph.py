@@ -12,6 +12,8 @@ graph they started with.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,9 +87,32 @@ async def respond_unhandled(ex: Exchange, exc: BaseException) -> None:
     await respond_error(ex, exc)
 
 
-def make_root(switch: Switch, entrypoint: str) -> Handler:
-    """The root handler of one entrypoint: route by the current graph, run the router's chain."""
+def make_root(switch: Switch, entrypoint: str,
+              observe: Callable[[Exchange, float], None] | None = None) -> Handler:
+    """The root handler of one entrypoint: route by the current graph, run the router's chain.
 
+    ``observe(exchange, seconds)`` (metrics, access log) runs after each request, 404s included;
+    without it the root is the bare one.
+    """
+    root = _bare_root(switch, entrypoint)
+    if observe is None:
+        return root
+    clock = time.perf_counter
+
+    async def observed(ex: Exchange) -> None:
+        start = clock()
+        try:
+            await root(ex)
+        finally:
+            try:
+                observe(ex, clock() - start)
+            except Exception:  # noqa: BLE001 - observers never break a request
+                log.exception("request observer failed")
+
+    return observed
+
+
+def _bare_root(switch: Switch, entrypoint: str) -> Handler:
     async def root(ex: Exchange) -> None:
         routes = switch.current.routes.get(entrypoint)
         target = None

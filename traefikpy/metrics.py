@@ -1,0 +1,221 @@
+"""Prometheus metrics with Traefik v3's names and labels, and the ``prometheus@internal`` service.
+
+:class:`PrometheusMetrics` owns one ``CollectorRegistry`` (one per App, so tests can run several)
+with the ``traefik_*`` families Traefik exports: config reloads, open connections, per entry
+point / router / service request counts, durations and byte counts, service retries, server
+health and TLS certificate expiry.  Existing Traefik dashboards work unchanged.
+
+Hot path: :meth:`PrometheusMetrics.observe` is called once per request after the handler ends.
+The label children of every family are bound once per ``(entrypoint, router, service, code,
+method, protocol)`` and cached; a request then costs one tuple key, one dict lookup and a few
+``inc``/``observe`` calls.  After each reload :meth:`PrometheusMetrics.reloaded` deletes the
+series of routers and services that are gone (as Traefik does).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+
+from traefikpy.config.static import Prometheus
+from traefikpy.proxy.http import Exchange
+
+# Traefik exports no ``*_created`` series; dashboards do not expect them.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+_CACHE_LIMIT = 20_000  # bound children cached; past it the cache restarts (odd methods, many codes)
+_CODES = {code: str(code) for code in range(100, 600)}
+
+OpenConnections = Callable[[], Mapping[str, int]]
+"""Returns ``{entrypoint: open connection count}`` at scrape time."""
+
+
+def protocol_of(ex: Exchange) -> str:
+    """Traefik's ``protocol`` label: ``websocket`` for a WebSocket upgrade, else ``http``."""
+    return "websocket" if ex.upgrade.lower() == b"websocket" else "http"
+
+
+class _OpenConnections(Collector):
+    """``traefik_open_connections``: read from the listeners at scrape time (no hot-path cost)."""
+
+    def __init__(self, source: OpenConnections) -> None:
+        self.source = source
+
+    def describe(self) -> Iterable[Metric]:
+        # the registry asks for names at registration, before the listeners exist
+        yield self._family()
+
+    def collect(self) -> Iterable[Metric]:
+        family = self._family()
+        for entrypoint, count in sorted(self.source().items()):
+            family.add_metric([entrypoint, "TCP"], count)
+        yield family
+
+    @staticmethod
+    def _family() -> GaugeMetricFamily:
+        return GaugeMetricFamily("traefik_open_connections", "How many open connections exist, by entry point and protocol",
+                                 labels=["entrypoint", "protocol"])
+
+
+class _Family:
+    """The four request families of one level (entrypoint, router or service)."""
+
+    __slots__ = ("requests", "duration", "req_bytes", "resp_bytes")
+
+    def __init__(self, registry: CollectorRegistry, level: str, labels: list[str], buckets: list[float]) -> None:
+        prefix = f"traefik_{level}"
+        self.requests = Counter(f"{prefix}_requests", f"How many HTTP requests processed on a {level}, by status code, "
+                                "protocol and method.", labels, registry=registry)
+        self.duration = Histogram(f"{prefix}_request_duration_seconds", f"How long it took to process the request on a "
+                                  f"{level}, by status code, protocol and method.", labels, registry=registry,
+                                  buckets=buckets)
+        self.req_bytes = Counter(f"{prefix}_requests_bytes", f"The total size of requests in bytes handled by a {level}, "
+                                 "by status code, protocol and method.", labels, registry=registry)
+        self.resp_bytes = Counter(f"{prefix}_responses_bytes", f"The total size of responses in bytes handled by a "
+                                  f"{level}, by status code, protocol and method.", labels, registry=registry)
+
+    def bind(self, values: tuple[str, ...]) -> tuple[Any, Any, Any, Any]:
+        return (self.requests.labels(*values), self.duration.labels(*values), self.req_bytes.labels(*values),
+                self.resp_bytes.labels(*values))
+
+    def remove(self, values: tuple[str, ...]) -> None:
+        for metric in (self.requests, self.duration, self.req_bytes, self.resp_bytes):
+            with contextlib.suppress(KeyError):
+                metric.remove(*values)
+
+
+class PrometheusMetrics:
+    """Every ``traefik_*`` family of one running App, and the per-request observer."""
+
+    def __init__(self, config: Prometheus, open_connections: OpenConnections | None = None,
+                 add_internals: bool = False) -> None:
+        self.config = config
+        self.add_internals = add_internals
+        self.registry = CollectorRegistry(auto_describe=True)
+        reg = self.registry
+        buckets = sorted(config.buckets) or [0.1, 0.3, 1.2, 5.0]
+        self.reloads = Counter("traefik_config_reloads", "Config reloads", registry=reg)
+        self.last_reload_success = Gauge("traefik_config_last_reload_success",
+                                         "Last config reload success (Unix timestamp)", registry=reg)
+        if open_connections is not None:
+            reg.register(_OpenConnections(open_connections))
+        self.entrypoint = (_Family(reg, "entrypoint", ["code", "method", "protocol", "entrypoint"], buckets)
+                           if config.add_entry_points_labels else None)
+        self.router = (_Family(reg, "router", ["code", "method", "protocol", "router", "service"], buckets)
+                       if config.add_routers_labels else None)
+        self.service = (_Family(reg, "service", ["code", "method", "protocol", "service"], buckets)
+                        if config.add_services_labels else None)
+        self.retries = Counter("traefik_service_retries", "How many request retries happened on a service.",
+                               ["service"], registry=reg)
+        self.server_up = Gauge("traefik_service_server_up", "service server is up, described by gauge value of 0 or 1.",
+                               ["service", "url"], registry=reg)
+        self.certs_not_after = Gauge("traefik_tls_certs_not_after", "Certificate expiration timestamp",
+                                     ["cn", "serial", "sans"], registry=reg)
+        # key -> (children..., router key, service key); children None for a disabled level
+        self._cache: dict[tuple[str, str, str, int, bytes, str], tuple[Any, ...]] = {}
+
+    # -- per request -------------------------------------------------------------------------
+    def observe(self, ex: Exchange, duration: float, request_bytes: int, response_bytes: int) -> None:
+        """Record one finished request (``duration`` in seconds)."""
+        service = ex.service
+        if not self.add_internals and service.endswith("@internal"):
+            return
+        protocol = "websocket" if ex.upgrade and ex.upgrade.lower() == b"websocket" else "http"
+        key = (ex.entrypoint, ex.router, service, ex.status, ex.method, protocol)
+        children = self._cache.get(key)
+        if children is None:
+            children = self._bind(key)
+        for requests, hist, req_bytes, resp_bytes in children:
+            requests.inc()
+            hist.observe(duration)
+            if request_bytes:
+                req_bytes.inc(request_bytes)
+            if response_bytes:
+                resp_bytes.inc(response_bytes)
+        if ex.extras is not None and service and self.service is not None:
+            attempts = ex.extras.get("retry_attempts")
+            if attempts:
+                self.retries.labels(service).inc(attempts)
+
+    def _bind(self, key: tuple[str, str, str, int, bytes, str]) -> tuple[Any, ...]:
+        entrypoint, router, service, status, method_b, protocol = key
+        code = _CODES.get(status) or str(status)
+        method = method_b.decode("utf-8", "replace") if method_b.isascii() else "NON_UTF8_HTTP_METHOD"
+        bound: list[tuple[Any, Any, Any, Any]] = []
+        if self.entrypoint is not None:
+            bound.append(self.entrypoint.bind((code, method, protocol, entrypoint)))
+        if self.router is not None and router:
+            bound.append(self.router.bind((code, method, protocol, router, service)))
+        if self.service is not None and service:
+            bound.append(self.service.bind((code, method, protocol, service)))
+        children = tuple(bound)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[key] = children
+        return children
+
+    # -- control plane -------------------------------------------------------------------------
+    def reloaded(self, routers: Collection[str], services: Collection[str], success: bool = True) -> None:
+        """Count a reload and delete the series of routers and services no longer configured."""
+        self.reloads.inc()
+        if success:
+            self.last_reload_success.set(time.time())
+        gone = [key for key in self._cache if (key[1] and key[1] not in routers) or (key[2] and key[2] not in services)]
+        for key in gone:
+            entrypoint, router, service, status, method_b, protocol = key
+            code = _CODES.get(status) or str(status)
+            method = method_b.decode("utf-8", "replace") if method_b.isascii() else "NON_UTF8_HTTP_METHOD"
+            if self.router is not None and router and (router not in routers or service not in services):
+                self.router.remove((code, method, protocol, router, service))
+            if self.service is not None and service and service not in services:
+                self.service.remove((code, method, protocol, service))
+            del self._cache[key]
+        for labels in list(_label_sets(self.retries)):
+            if labels[0] not in services:
+                self.retries.remove(*labels)
+        for labels in list(_label_sets(self.server_up)):
+            if labels[0] not in services:
+                self.server_up.remove(*labels)
+
+    def server_status(self, service: str, url: str, up: bool) -> None:
+        """The ``CompileContext.on_status`` sink: a server's health changed."""
+        self.server_up.labels(service, url).set(1 if up else 0)
+
+    def set_certificates(self, certificates: Iterable[tuple[str, str, Collection[str], float]]) -> None:
+        """``traefik_tls_certs_not_after``: replace the series with ``(cn, serial, sans,
+        not_after unix time)`` of every certificate in use; call when the certificates change."""
+        self.certs_not_after.clear()
+        for cn, serial, sans, not_after in certificates:
+            self.certs_not_after.labels(cn, serial, ",".join(sorted(sans))).set(not_after)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _label_sets(metric: Any) -> list[tuple[str, ...]]:
+    # prometheus_client keeps children by label values; this is the one way to list them.
+    with metric._lock:
+        return list(metric._metrics)
+
+
+class MetricsHandler:
+    """``prometheus@internal``: the text exposition of the registry."""
+
+    def __init__(self, metrics: PrometheusMetrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, ex: Exchange) -> None:
+        if ex.method not in (b"GET", b"HEAD"):
+            await ex.respond(405, b"Method Not Allowed\n")
+            return
+        await ex.respond(200, self.metrics.exposition(), content_type=CONTENT_TYPE_LATEST.encode())
+
+
+__all__ = ["MetricsHandler", "OpenConnections", "PrometheusMetrics", "protocol_of"]

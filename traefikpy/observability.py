@@ -1,0 +1,52 @@
+"""The per-request observer an App installs on its entry points: metrics and access log.
+
+:func:`observer` returns one callable ``(exchange, duration)`` run by the entry point's root
+handler after the router's chain finished (see :func:`traefikpy.graph.make_root`), or None when
+neither Prometheus nor the access log is configured, so the root stays as fast as without them.
+
+Byte counts: the request size is the declared ``Content-Length`` (0 for chunked bodies).  The
+response size is read from the writer's ``bytes_sent`` attribute when the writer keeps one,
+else 0 (``traefikpy.proxy.h1writer.H1Writer`` does not count yet).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from traefikpy.accesslog import AccessLog
+from traefikpy.metrics import PrometheusMetrics
+from traefikpy.proxy.http import Exchange
+
+Observer = Callable[[Exchange, float], None]
+"""``(finished exchange, duration in seconds)``; must not raise and must not block."""
+
+
+def observer(metrics: PrometheusMetrics | None, access_log: AccessLog | None) -> Observer | None:
+    if metrics is None and access_log is None:
+        return None
+    if access_log is None:
+        assert metrics is not None
+        observe_metrics = metrics.observe
+
+        def only_metrics(ex: Exchange, duration: float) -> None:
+            observe_metrics(ex, duration, ex.body.length or 0, getattr(ex.writer, "bytes_sent", 0))
+
+        return only_metrics
+    if metrics is None:
+        observe_log = access_log.observe
+
+        def only_log(ex: Exchange, duration: float) -> None:
+            observe_log(ex, duration, getattr(ex.writer, "bytes_sent", 0))
+
+        return only_log
+    observe_both, log_both = metrics.observe, access_log.observe
+
+    def both(ex: Exchange, duration: float) -> None:
+        sent = getattr(ex.writer, "bytes_sent", 0)
+        observe_both(ex, duration, ex.body.length or 0, sent)
+        log_both(ex, duration, sent)
+
+    return both
+
+
+__all__ = ["Observer", "observer"]
