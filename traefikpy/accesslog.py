@@ -17,6 +17,7 @@ captured (that would cost a response hook on every request).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -39,10 +40,13 @@ def entry_fields(ex: Exchange, duration: float, started: float, request_count: i
     proto = "HTTP/2.0" if ex.version == b"2" else "HTTP/" + ex.version.decode("latin-1")
     path = ex.target.decode("latin-1")
     method = ex.method.decode("latin-1")
-    host = ex.host
+    host_header = (ex.header(b"host") or ex.host.encode("idna")).decode("latin-1")
+    request_host, request_port = _split_host_port(host_header)
+    forwarded_for = ex.header(b"x-forwarded-for")
     fields: dict[str, Any] = {
         "ClientAddr": f"{ex.client_ip}:{ex.client_port}",
-        "ClientHost": ex.client_ip,
+        # as Traefik: the X-Forwarded-For the entry point kept (trusted or absent) wins
+        "ClientHost": forwarded_for.decode("latin-1") if forwarded_for else ex.client_ip,
         "ClientPort": str(ex.client_port),
         "ClientUsername": extras.get("ClientUsername") or "-",
         "DownstreamContentSize": response_bytes,
@@ -52,13 +56,13 @@ def entry_fields(ex: Exchange, duration: float, started: float, request_count: i
         "OriginDuration": duration_ns,
         "OriginStatus": ex.status,
         "Overhead": 0,
-        "RequestAddr": host,
+        "RequestAddr": host_header,
         "RequestContentSize": ex.body.length or 0,
         "RequestCount": request_count,
-        "RequestHost": host,
+        "RequestHost": request_host,
         "RequestMethod": method,
         "RequestPath": path,
-        "RequestPort": "-",
+        "RequestPort": request_port,
         "RequestProtocol": proto,
         "RequestScheme": ex.scheme,
         "RetryAttempts": int(extras.get("retry_attempts") or 0),
@@ -85,6 +89,19 @@ def entry_fields(ex: Exchange, duration: float, started: float, request_count: i
         if key not in fields:
             fields[key] = value.decode("latin-1")
     return fields
+
+
+def _split_host_port(value: str) -> tuple[str, str]:
+    """Go's SplitHostPort, ``(value, "-")`` when there is no port."""
+    if value.startswith("["):
+        end = value.find("]")
+        if end > 0 and value[end + 1:end + 2] == ":":
+            return value[1:end], value[end + 2:]
+        return value, "-"
+    host, sep, port = value.rpartition(":")
+    if not sep or ":" in host:
+        return value, "-"
+    return host, port
 
 
 def _canonical(name: str) -> str:
@@ -201,7 +218,8 @@ class AccessLog:
 
     def _open(self) -> None:
         if self.config.file_path:
-            self._file = open(self.config.file_path, "a", encoding="utf-8")  # noqa: SIM115 - kept open
+            fd = os.open(self.config.file_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o664)
+            self._file = os.fdopen(fd, "a", encoding="utf-8")
         else:
             self._file = None
 
