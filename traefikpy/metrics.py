@@ -6,25 +6,25 @@ point / router / service request counts, durations and byte counts, service retr
 health and TLS certificate expiry.  Existing Traefik dashboards work unchanged.
 
 Hot path: :meth:`PrometheusMetrics.observe` is called once per request after the handler ends.
-The label children of every family are bound once per ``(entrypoint, router, service, code,
-method, protocol)`` and cached; a request then costs one tuple key, one dict lookup and a few
-``inc``/``observe`` calls.  After each reload :meth:`PrometheusMetrics.reloaded` deletes the
+The series (:mod:`traefikpy.metrics_series`, plain accumulators, no locks) of every level are
+bound once per ``(entrypoint, router, service, code, method, protocol)`` and cached; a request
+then costs one tuple key, one dict lookup and one ``Stats.observe`` per enabled level.  After each reload :meth:`PrometheusMetrics.reloaded` deletes the
 series of routers and services that are gone (as Traefik does).
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, disable_created_metrics
+from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from traefikpy.config.static import Prometheus
+from traefikpy.metrics_series import Level, Stats
 from traefikpy.proxy.http import Exchange
 
 # Traefik exports no ``*_created`` series; dashboards do not expect them.
@@ -64,33 +64,6 @@ class _OpenConnections(Collector):
                                  labels=["entrypoint", "protocol"])
 
 
-class _Family:
-    """The four request families of one level (entrypoint, router or service)."""
-
-    __slots__ = ("requests", "duration", "req_bytes", "resp_bytes")
-
-    def __init__(self, registry: CollectorRegistry, level: str, labels: list[str], buckets: list[float]) -> None:
-        prefix = f"traefik_{level}"
-        self.requests = Counter(f"{prefix}_requests", f"How many HTTP requests processed on a {level}, by status code, "
-                                "protocol and method.", labels, registry=registry)
-        self.duration = Histogram(f"{prefix}_request_duration_seconds", f"How long it took to process the request on a "
-                                  f"{level}, by status code, protocol and method.", labels, registry=registry,
-                                  buckets=buckets)
-        self.req_bytes = Counter(f"{prefix}_requests_bytes", f"The total size of requests in bytes handled by a {level}, "
-                                 "by status code, protocol and method.", labels, registry=registry)
-        self.resp_bytes = Counter(f"{prefix}_responses_bytes", f"The total size of responses in bytes handled by a "
-                                  f"{level}, by status code, protocol and method.", labels, registry=registry)
-
-    def bind(self, values: tuple[str, ...]) -> tuple[Any, Any, Any, Any]:
-        return (self.requests.labels(*values), self.duration.labels(*values), self.req_bytes.labels(*values),
-                self.resp_bytes.labels(*values))
-
-    def remove(self, values: tuple[str, ...]) -> None:
-        for metric in (self.requests, self.duration, self.req_bytes, self.resp_bytes):
-            with contextlib.suppress(KeyError):
-                metric.remove(*values)
-
-
 class PrometheusMetrics:
     """Every ``traefik_*`` family of one running App, and the per-request observer."""
 
@@ -106,20 +79,23 @@ class PrometheusMetrics:
                                          "Last config reload success (Unix timestamp)", registry=reg)
         if open_connections is not None:
             reg.register(_OpenConnections(open_connections))
-        self.entrypoint = (_Family(reg, "entrypoint", ["code", "method", "protocol", "entrypoint"], buckets)
+        self.entrypoint = (Level("entrypoint", ["code", "method", "protocol", "entrypoint"], buckets)
                            if config.add_entry_points_labels else None)
-        self.router = (_Family(reg, "router", ["code", "method", "protocol", "router", "service"], buckets)
+        self.router = (Level("router", ["code", "method", "protocol", "router", "service"], buckets)
                        if config.add_routers_labels else None)
-        self.service = (_Family(reg, "service", ["code", "method", "protocol", "service"], buckets)
+        self.service = (Level("service", ["code", "method", "protocol", "service"], buckets)
                         if config.add_services_labels else None)
+        for level in (self.entrypoint, self.router, self.service):
+            if level is not None:
+                reg.register(level)
         self.retries = Counter("traefik_service_retries", "How many request retries happened on a service.",
                                ["service"], registry=reg)
         self.server_up = Gauge("traefik_service_server_up", "service server is up, described by gauge value of 0 or 1.",
                                ["service", "url"], registry=reg)
         self.certs_not_after = Gauge("traefik_tls_certs_not_after", "Certificate expiration timestamp",
                                      ["cn", "serial", "sans"], registry=reg)
-        # key -> (children..., router key, service key); children None for a disabled level
-        self._cache: dict[tuple[str, str, str, int, bytes, str], tuple[Any, ...]] = {}
+        # (entrypoint, router, service, status, method, protocol) -> the Stats of each enabled level
+        self._cache: dict[tuple[str, str, str, int, bytes, str], tuple[Stats, ...]] = {}
 
     # -- per request -------------------------------------------------------------------------
     def observe(self, ex: Exchange, duration: float, request_bytes: int, response_bytes: int) -> None:
@@ -129,37 +105,32 @@ class PrometheusMetrics:
             return
         protocol = "websocket" if ex.upgrade and ex.upgrade.lower() == b"websocket" else "http"
         key = (ex.entrypoint, ex.router, service, ex.status, ex.method, protocol)
-        children = self._cache.get(key)
-        if children is None:
-            children = self._bind(key)
-        for requests, hist, req_bytes, resp_bytes in children:
-            requests.inc()
-            hist.observe(duration)
-            if request_bytes:
-                req_bytes.inc(request_bytes)
-            if response_bytes:
-                resp_bytes.inc(response_bytes)
+        series = self._cache.get(key)
+        if series is None:
+            series = self._bind(key)
+        for stats in series:
+            stats.observe(duration, request_bytes, response_bytes)
         if ex.extras is not None and service and self.service is not None:
             attempts = ex.extras.get("retry_attempts")
             if attempts:
                 self.retries.labels(service).inc(attempts)
 
-    def _bind(self, key: tuple[str, str, str, int, bytes, str]) -> tuple[Any, ...]:
+    def _bind(self, key: tuple[str, str, str, int, bytes, str]) -> tuple[Stats, ...]:
         entrypoint, router, service, status, method_b, protocol = key
         code = _CODES.get(status) or str(status)
         method = method_b.decode("utf-8", "replace") if method_b.isascii() else "NON_UTF8_HTTP_METHOD"
-        bound: list[tuple[Any, Any, Any, Any]] = []
+        bound: list[Stats] = []
         if self.entrypoint is not None:
-            bound.append(self.entrypoint.bind((code, method, protocol, entrypoint)))
+            bound.append(self.entrypoint.get((code, method, protocol, entrypoint)))
         if self.router is not None and router:
-            bound.append(self.router.bind((code, method, protocol, router, service)))
+            bound.append(self.router.get((code, method, protocol, router, service)))
         if self.service is not None and service:
-            bound.append(self.service.bind((code, method, protocol, service)))
-        children = tuple(bound)
+            bound.append(self.service.get((code, method, protocol, service)))
+        series = tuple(bound)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
-        self._cache[key] = children
-        return children
+        self._cache[key] = series
+        return series
 
     # -- control plane -------------------------------------------------------------------------
     def reloaded(self, routers: Collection[str], services: Collection[str], success: bool = True) -> None:
@@ -167,16 +138,12 @@ class PrometheusMetrics:
         self.reloads.inc()
         if success:
             self.last_reload_success.set(time.time())
-        gone = [key for key in self._cache if (key[1] and key[1] not in routers) or (key[2] and key[2] not in services)]
-        for key in gone:
-            entrypoint, router, service, status, method_b, protocol = key
-            code = _CODES.get(status) or str(status)
-            method = method_b.decode("utf-8", "replace") if method_b.isascii() else "NON_UTF8_HTTP_METHOD"
-            if self.router is not None and router and (router not in routers or service not in services):
-                self.router.remove((code, method, protocol, router, service))
-            if self.service is not None and service and service not in services:
-                self.service.remove((code, method, protocol, service))
+        for key in [k for k in self._cache if (k[1] and k[1] not in routers) or (k[2] and k[2] not in services)]:
             del self._cache[key]
+        if self.router is not None:  # labels: code, method, protocol, router, service
+            self.router.remove_where(lambda v: v[3] not in routers or v[4] not in services)
+        if self.service is not None:  # labels: code, method, protocol, service
+            self.service.remove_where(lambda v: v[3] not in services)
         for labels in list(_label_sets(self.retries)):
             if labels[0] not in services:
                 self.retries.remove(*labels)
