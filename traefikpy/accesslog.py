@@ -16,6 +16,7 @@ captured (that would cost a response hook on every request).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -33,9 +34,13 @@ _CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"
 
 # -- pure: fields, filters, policies, formats ---------------------------------------------------
 def entry_fields(ex: Exchange, duration: float, started: float, request_count: int,
-                 response_bytes: int) -> dict[str, Any]:
-    """Traefik's access log fields of one finished request (``started`` is a Unix time)."""
+                 response_bytes: int, headers: bool = True) -> dict[str, Any]:
+    """Traefik's access log fields of one finished request (``started`` is a Unix time);
+    ``request_<Name>`` header fields only with ``headers``."""
     extras = ex.extras or {}
+    stamps = _stamps(int(started))
+    # Go's RFC 3339 with nanoseconds: trailing zeros trimmed, offset as +hh:mm
+    fraction = f".{int(started % 1 * 1e9):09d}".rstrip("0").rstrip(".")
     duration_ns = int(duration * 1e9)
     proto = "HTTP/2.0" if ex.version == b"2" else "HTTP/" + ex.version.decode("latin-1")
     path = ex.target.decode("latin-1")
@@ -66,9 +71,8 @@ def entry_fields(ex: Exchange, duration: float, started: float, request_count: i
         "RequestProtocol": proto,
         "RequestScheme": ex.scheme,
         "RetryAttempts": int(extras.get("retry_attempts") or 0),
-        "StartLocal": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started))
-        + f".{int(started % 1 * 1e9):09d}" + time.strftime("%z", time.localtime(started)),
-        "StartUTC": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(started)) + f".{int(started % 1 * 1e9):09d}Z",
+        "StartLocal": f"{stamps[1]}{fraction}{stamps[2]}",
+        "StartUTC": f"{stamps[0]}{fraction}Z",
         "entryPointName": ex.entrypoint,
     }
     if ex.router:
@@ -84,11 +88,36 @@ def entry_fields(ex: Exchange, duration: float, started: float, request_count: i
         cipher = ex.tls.cipher()
         if cipher:
             fields["TLSCipher"] = cipher[0]
+    if not headers:
+        return fields
     for name, value in ex.headers:
         key = "request_" + _canonical(name.decode("latin-1"))
         if key not in fields:
             fields[key] = value.decode("latin-1")
     return fields
+
+
+_stamp_cache: tuple[int, tuple[str, str, str, str]] = (-1, ("", "", "", ""))
+
+
+def _stamps(second: int) -> tuple[str, str, str, str]:
+    """UTC ISO prefix, local ISO prefix, local UTC offset and the CLF time of one second; the last
+    second is cached (strftime is a large part of a line's cost)."""
+    global _stamp_cache
+    cached_second, stamps = _stamp_cache
+    if cached_second != second:
+        utc, local = time.gmtime(second), time.localtime(second)
+        stamps = (time.strftime("%Y-%m-%dT%H:%M:%S", utc), time.strftime("%Y-%m-%dT%H:%M:%S", local),
+                  _offset(time.strftime("%z", local)), time.strftime(_CLF_TIME, utc))
+        _stamp_cache = (second, stamps)
+    return stamps
+
+
+def _offset(zone: str) -> str:
+    """``+0100`` -> ``+01:00``; ``+0000`` -> ``Z`` (as Go prints a UTC local time)."""
+    if zone in ("+0000", "-0000", ""):
+        return "Z"
+    return f"{zone[:3]}:{zone[3:]}"
 
 
 def _split_host_port(value: str) -> tuple[str, str]:
@@ -104,6 +133,7 @@ def _split_host_port(value: str) -> tuple[str, str]:
     return host, port
 
 
+@functools.lru_cache(maxsize=1024)
 def _canonical(name: str) -> str:
     """Go's canonical header name (``user-agent`` -> ``User-Agent``), as Traefik logs them."""
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
@@ -145,6 +175,9 @@ class FieldPolicy:
         self.names = dict(config.names)
         self.header_default = config.headers.default_mode
         self.headers = {_canonical(k): v for k, v in config.headers.names.items()}
+        # the defaults (every field kept, every header dropped) need no per-field work
+        self.wants_headers = self.header_default != "drop" or any(m != "drop" for m in self.headers.values())
+        self.identity = self.default == "keep" and not self.names and not self.wants_headers
 
     def apply(self, fields: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -173,7 +206,7 @@ def format_common(fields: dict[str, Any], started: float, duration: float, gener
     """Traefik's CLF: ``<ip> - <user> [<time>] "<method> <path> <proto>" <status> <size>
     "<referer>" "<ua>" <count> "<router>" "<url>" <ms>ms``; ``genericCLF`` stops after the user
     agent.  Dropped fields print ``-``."""
-    stamp = time.strftime(_CLF_TIME, time.gmtime(started))
+    stamp = _stamps(int(started))[3]
 
     def plain(key: str) -> str:
         value = fields.get(key)
@@ -232,7 +265,10 @@ class AccessLog:
         if not self.filters.keep(ex.status, retries, duration):
             return
         started = self.clock() - duration
-        fields = self.policy.apply(entry_fields(ex, duration, started, self.count, response_bytes))
+        policy = self.policy
+        fields = entry_fields(ex, duration, started, self.count, response_bytes, policy.wants_headers)
+        if not policy.identity:  # identity: defaults, and entry_fields left the headers out
+            fields = policy.apply(fields)
         if self.format == "json":
             line = format_json(fields)
         else:
