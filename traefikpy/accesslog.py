@@ -7,7 +7,7 @@ nanoseconds, ``RouterName``...); :class:`Filters` decides whether a line is kept
 :func:`format_common` and :func:`format_json` render one line.
 
 I/O part: :class:`AccessLog` writes lines to ``filePath`` (or standard output), holds up to
-``bufferingSize`` lines before writing, and :meth:`AccessLog.reopen` (on SIGUSR1) reopens the
+``bufferingSize`` lines (at most a second) before writing, and :meth:`AccessLog.reopen` (on SIGUSR1) reopens the
 file so logrotate can move it away.
 
 Request headers appear as ``request_<Name>`` fields; origin/downstream response headers are not
@@ -16,6 +16,7 @@ captured (that would cost a response hook on every request).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import os
@@ -29,6 +30,7 @@ from traefikpy.config.static import AccessLogFields, AccessLogFilters
 from traefikpy.proxy.http import Exchange
 
 REDACTED = "REDACTED"
+FLUSH_AFTER = 1.0  # seconds a buffered line may wait for bufferingSize more lines
 _CLF_TIME = "%d/%b/%Y:%H:%M:%S %z"
 
 
@@ -246,6 +248,7 @@ class AccessLog:
         self.clock = clock
         self.count = 0
         self._pending: list[str] = []
+        self._timer: asyncio.TimerHandle | None = None
         self._file: IO[str] | None = None
         self._open()
 
@@ -273,9 +276,20 @@ class AccessLog:
             line = format_json(fields)
         else:
             line = format_common(fields, started, duration, generic=self.format == "genericCLF")
-        self._pending.append(line)
-        if len(self._pending) > self.buffer_size:
+        pending = self._pending
+        pending.append(line)
+        if len(pending) > self.buffer_size:
             self.flush()
+        elif len(pending) == 1 and self._timer is None:
+            # buffered lines reach the file within a second even when traffic stops
+            try:
+                self._timer = asyncio.get_running_loop().call_later(FLUSH_AFTER, self._timed_flush)
+            except RuntimeError:  # no loop (tests, tools): flush at once
+                self.flush()
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        self.flush()
 
     def flush(self) -> None:
         if not self._pending:
@@ -294,6 +308,9 @@ class AccessLog:
         self._open()
 
     def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self.flush()
         if self._file is not None:
             self._file.close()

@@ -176,3 +176,19 @@ async def test_sigusr1_reopens_the_file(tmp_path: Path) -> None:
         lines = await wait_lines(log_file, 1)
     assert len(lines) == 1 and '"GET /two HTTP/1.1" 418' in lines[0]
     assert '"GET /one HTTP/1.1" 418' in rotated.read_text()
+
+
+async def test_buffered_lines_are_written_in_a_batch_or_after_a_second(tmp_path: Path) -> None:
+    log_file = tmp_path / "buffered.log"
+    config = {"http": {"routers": {"r": {"rule": "PathPrefix(`/`)", "service": "noop@internal"}}}}
+    flags = [f"--accessLog.filePath={log_file}", "--accessLog.bufferingSize=3", "--accessLog.addInternals=true"]
+    async with running_app(config, flags=flags) as rt:
+        for i in range(3):
+            await rt.get(f"/{i}")
+        await asyncio.sleep(0.05)
+        assert log_file.read_text() == ""  # three lines held, the fourth writes them all
+        await rt.get("/3")
+        assert len(log_file.read_text().splitlines()) == 4
+        await rt.get("/4")
+        assert len(log_file.read_text().splitlines()) == 4
+        assert len(await wait_lines(log_file, 5)) == 5  # the held line follows within a second
