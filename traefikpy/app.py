@@ -180,6 +180,7 @@ class App:
             http = merged.config.http
             self.metrics.reloaded({*http.routers, *(r[1] for r in self.ctx.internal_routes)},
                                   {*http.services, *self.ctx.internal_services})
+            self.metrics.set_certificates(c.cert_pem for c in self.tls.current.store.certificates())
         counts = graph.state.counts()
         log.info("configuration %d applied: %d routers, %d disabled elements", self.generation,
                  sum(len(r.plain) + len(r.secure) for r in graph.routes.values()), counts["disabled"])

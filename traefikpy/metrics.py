@@ -14,10 +14,13 @@ series of routers and services that are gone (as Traefik does).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -155,15 +158,42 @@ class PrometheusMetrics:
         """The ``CompileContext.on_status`` sink: a server's health changed."""
         self.server_up.labels(service, url).set(1 if up else 0)
 
-    def set_certificates(self, certificates: Iterable[tuple[str, str, Collection[str], float]]) -> None:
-        """``traefik_tls_certs_not_after``: replace the series with ``(cn, serial, sans,
-        not_after unix time)`` of every certificate in use; call when the certificates change."""
+    def set_certificates(self, cert_pems: Iterable[bytes]) -> None:
+        """``traefik_tls_certs_not_after``: replace the series with the certificates in use (PEM
+        chains); the App calls it after each reload, call it too when certificates change
+        outside a reload (ACME renewals)."""
         self.certs_not_after.clear()
-        for cn, serial, sans, not_after in certificates:
-            self.certs_not_after.labels(cn, serial, ",".join(sorted(sans))).set(not_after)
+        for pem in cert_pems:
+            series = certificate_series(pem)
+            if series is not None:
+                cn, serial, sans, not_after = series
+                self.certs_not_after.labels(cn, serial, ",".join(sans)).set(not_after)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+CertSeries = tuple[str, str, tuple[str, ...], float]
+
+
+@functools.lru_cache(maxsize=4096)
+def certificate_series(cert_pem: bytes) -> CertSeries | None:
+    """``(cn, serial, sans, not_after)`` of the first certificate of a PEM chain, as Traefik labels
+    ``traefik_tls_certs_not_after`` (decimal serial, DNS names); None when it does not parse.
+    Cached by content: reloads pass the same certificates again."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError:
+        return None
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = cns[0].value if cns else ""
+    try:
+        sans = tuple(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                     .get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        sans = ()
+    return (cn if isinstance(cn, str) else cn.decode(), str(cert.serial_number), sans,
+            cert.not_valid_after_utc.timestamp())
 
 
 def _label_sets(metric: Any) -> list[tuple[str, ...]]:

@@ -137,3 +137,21 @@ async def test_retries_and_server_up() -> None:
             assert value(samples, "traefik_service_server_up", service="s@file", url=dead) is None
     finally:
         await backend.stop()
+
+
+async def test_tls_certificate_expiry() -> None:
+    import trustme
+    from cryptography import x509
+
+    ca = trustme.CA()
+    leaf = ca.issue_cert("site.test", "www.site.test")
+    pem = leaf.cert_chain_pems[0].bytes()
+    cert = x509.load_pem_x509_certificate(pem)
+    config = {"tls": {"certificates": [{"certFile": pem.decode(), "keyFile": leaf.private_key_pem.bytes().decode()}]}}
+    async with running_app(config, flags=FLAGS, entrypoints=EPS) as rt:
+        samples = await scrape(rt)
+    series = {dict(labels)["sans"]: (dict(labels), v) for (name, labels), v in samples.items()
+              if name == "traefik_tls_certs_not_after"}
+    labels, not_after = series["site.test,www.site.test"]
+    assert labels["serial"] == str(cert.serial_number)
+    assert not_after == cert.not_valid_after_utc.timestamp()
