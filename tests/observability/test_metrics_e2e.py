@@ -155,3 +155,21 @@ async def test_tls_certificate_expiry() -> None:
     labels, not_after = series["site.test,www.site.test"]
     assert labels["serial"] == str(cert.serial_number)
     assert not_after == cert.not_valid_after_utc.timestamp()
+
+
+async def test_grafana_example_uses_exported_metrics() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    dashboard = json.loads((Path(__file__).parents[2] / "examples/grafana/traefikpy.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {m for e in exprs for m in re.findall(r"traefik_\w+", e)}
+    async with running_app({}, flags=FLAGS, entrypoints=EPS) as rt:
+        text = (await (await rt.get("/metrics", entrypoint="traefik")).read()).decode()
+    families = set(re.findall(r"^# TYPE (\w+) (\w+)", text, re.M))
+    exported = set()
+    for name, kind in families:
+        suffixes = {"histogram": ["_bucket", "_sum", "_count"]}.get(kind, [""])
+        exported.update(name + s for s in suffixes)  # counters are typed with their _total name
+    assert used and used <= exported, used - exported
