@@ -100,7 +100,7 @@ class Compress(_Base):
 class ContentType(_Base):
     """Sets Content-Type from the body when the server sent none."""
 
-    auto_detect: bool = Field(False, description="Deprecated and ignored: detection is on whenever the middleware is used.")
+    auto_detect: bool | None = Field(None, description="Deprecated: false turns the middleware into a no-op; unset or true detects the type.")
 
 
 class DigestAuth(_Base):
@@ -363,7 +363,7 @@ class StripPrefix(_Base):
     """Removes prefixes from the path (the removed part goes in X-Forwarded-Prefix)."""
 
     prefixes: list[str] = Field(default_factory=list, description="Prefixes to remove; the first match wins.")
-    force_slash: bool = Field(True, description="Deprecated: keep a leading slash when the path becomes empty.")
+    force_slash: bool | None = Field(None, description="Deprecated: true leaves / instead of an empty path when a whole path is stripped.")
 
 
 class StripPrefixRegex(_Base):
