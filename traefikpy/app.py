@@ -26,7 +26,7 @@ from traefikpy.dataplane import Forwarding, entrypoint_settings, transports
 from traefikpy.graph import Graph, Switch, make_root
 from traefikpy.internal import Ping, noop
 from traefikpy.metrics import MetricsHandler, PrometheusMetrics
-from traefikpy.observability import observer
+from traefikpy.observability import health_checked_servers, observer
 from traefikpy.provider import Provider
 from traefikpy.proxy.entrypoint import EntryPointServer
 from traefikpy.proxy.http import Handler, MiddlewareFactory
@@ -181,6 +181,7 @@ class App:
             self.metrics.reloaded({*http.routers, *(r[1] for r in self.ctx.internal_routes)},
                                   {*http.services, *self.ctx.internal_services})
             self.metrics.set_certificates(c.cert_pem for c in self.tls.current.store.certificates())
+            self.metrics.sync_servers(health_checked_servers(merged, graph.state))
         counts = graph.state.counts()
         log.info("configuration %d applied: %d routers, %d disabled elements", self.generation,
                  sum(len(r.plain) + len(r.secure) for r in graph.routes.values()), counts["disabled"])

@@ -154,6 +154,13 @@ class PrometheusMetrics:
             if labels[0] not in services:
                 self.server_up.remove(*labels)
 
+    def sync_servers(self, statuses: Iterable[tuple[str, str, bool]]) -> None:
+        """Replace ``traefik_service_server_up`` with ``(service, url, up)`` of every server of a
+        health-checked service (after a reload: removed servers disappear)."""
+        self.server_up.clear()
+        for service, url, up in statuses:
+            self.server_up.labels(service, url).set(1 if up else 0)
+
     def server_status(self, service: str, url: str, up: bool) -> None:
         """The ``CompileContext.on_status`` sink: a server's health changed."""
         self.server_up.labels(service, url).set(1 if up else 0)

@@ -11,11 +11,13 @@ else 0 (``traefikpy.proxy.h1writer.H1Writer`` does not count yet).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from traefikpy.accesslog import AccessLog
+from traefikpy.config.merge import Merged
 from traefikpy.metrics import PrometheusMetrics
 from traefikpy.proxy.http import Exchange
+from traefikpy.runtime import RuntimeState
 
 Observer = Callable[[Exchange, float], None]
 """``(finished exchange, duration in seconds)``; must not raise and must not block."""
@@ -49,4 +51,17 @@ def observer(metrics: PrometheusMetrics | None, access_log: AccessLog | None) ->
     return both
 
 
-__all__ = ["Observer", "observer"]
+def health_checked_servers(merged: Merged, state: RuntimeState) -> Iterator[tuple[str, str, bool]]:
+    """``(service, url, up)`` of every server of a load balancer with an active health check: the
+    servers Traefik reports in ``traefik_service_server_up``."""
+    elements = state.of("http", "service")
+    for name, service in merged.config.http.services.items():
+        lb = service.load_balancer
+        element = elements.get(name)
+        if lb is None or lb.health_check is None or element is None:
+            continue
+        for url, status in element.server_status.items():
+            yield name, url, status == "UP"
+
+
+__all__ = ["Observer", "health_checked_servers", "observer"]

@@ -173,3 +173,30 @@ async def test_grafana_example_uses_exported_metrics() -> None:
         suffixes = {"histogram": ["_bucket", "_sum", "_count"]}.get(kind, [""])
         exported.update(name + s for s in suffixes)  # counters are typed with their _total name
     assert used and used <= exported, used - exported
+
+
+async def test_server_up_follows_active_health_checks() -> None:
+    import asyncio
+
+    backend = await Backend.start()
+    dead = "http://127.0.0.1:1"
+    try:
+        service = lb(backend.url, dead, healthCheck={"path": "/echo", "interval": "50ms", "timeout": "500ms"})
+        config = {"http": {"routers": {"r": {"rule": "PathPrefix(`/`)", "service": "s"}}, "services": {"s": service}}}
+        async with running_app(config, flags=FLAGS, entrypoints=EPS) as rt:
+            samples = await scrape(rt)
+            assert value(samples, "traefik_service_server_up", service="s@file", url=backend.url) == 1
+            for _ in range(100):
+                samples = await scrape(rt)
+                if value(samples, "traefik_service_server_up", service="s@file", url=dead) == 0:
+                    break
+                await asyncio.sleep(0.02)
+            assert value(samples, "traefik_service_server_up", service="s@file", url=dead) == 0
+            assert value(samples, "traefik_service_server_up", service="s@file", url=backend.url) == 1
+            await rt.update({"http": {"routers": {"r": {"rule": "PathPrefix(`/`)", "service": "s"}},
+                                      "services": {"s": lb(backend.url, healthCheck={"path": "/echo"})}}})
+            samples = await scrape(rt)
+            assert value(samples, "traefik_service_server_up", service="s@file", url=dead) is None
+            assert value(samples, "traefik_service_server_up", service="s@file", url=backend.url) == 1
+    finally:
+        await backend.stop()
