@@ -88,11 +88,12 @@ async def respond_unhandled(ex: Exchange, exc: BaseException) -> None:
 
 
 def make_root(switch: Switch, entrypoint: str,
-              observe: Callable[[Exchange, float], None] | None = None) -> Handler:
+              observe: Callable[[Exchange, float, int], None] | None = None) -> Handler:
     """The root handler of one entrypoint: route by the current graph, run the router's chain.
 
-    ``observe(exchange, seconds)`` (metrics, access log) runs after each request, 404s included;
-    without it the root is the bare one.
+    ``observe(exchange, seconds, response body bytes)`` (metrics, access log) runs after each
+    request, 404s included; without it the root is the bare one.  The byte count is read from the
+    connection's own writer, captured before the chain runs (middlewares may wrap ``ex.writer``).
     """
     root = _bare_root(switch, entrypoint)
     if observe is None:
@@ -101,11 +102,12 @@ def make_root(switch: Switch, entrypoint: str,
 
     async def observed(ex: Exchange) -> None:
         start = clock()
+        writer = ex.writer
         try:
             await root(ex)
         finally:
             try:
-                observe(ex, clock() - start)
+                observe(ex, clock() - start, getattr(writer, "bytes_sent", 0))
             except Exception:  # noqa: BLE001 - observers never break a request
                 log.exception("request observer failed")
 

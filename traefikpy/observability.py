@@ -1,12 +1,11 @@
 """The per-request observer an App installs on its entry points: metrics and access log.
 
-:func:`observer` returns one callable ``(exchange, duration)`` run by the entry point's root
+:func:`observer` returns one callable ``(exchange, duration, response bytes)`` run by the entry point's root
 handler after the router's chain finished (see :func:`traefikpy.graph.make_root`), or None when
 neither Prometheus nor the access log is configured, so the root stays as fast as without them.
 
 Byte counts: the request size is the declared ``Content-Length`` (0 for chunked bodies).  The
-response size is read from the writer's ``bytes_sent`` attribute when the writer keeps one,
-else 0 (``traefikpy.proxy.h1writer.H1Writer`` does not count yet).
+response size is the body bytes the connection's writer sent (``H1Writer.bytes_sent``).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from traefikpy.metrics import PrometheusMetrics
 from traefikpy.proxy.http import Exchange
 from traefikpy.runtime import RuntimeState
 
-Observer = Callable[[Exchange, float], None]
+Observer = Callable[[Exchange, float, int], None]
 """``(finished exchange, duration in seconds)``; must not raise and must not block."""
 
 
@@ -30,21 +29,20 @@ def observer(metrics: PrometheusMetrics | None, access_log: AccessLog | None) ->
         assert metrics is not None
         observe_metrics = metrics.observe
 
-        def only_metrics(ex: Exchange, duration: float) -> None:
-            observe_metrics(ex, duration, ex.body.length or 0, getattr(ex.writer, "bytes_sent", 0))
+        def only_metrics(ex: Exchange, duration: float, sent: int) -> None:
+            observe_metrics(ex, duration, ex.body.length or 0, sent)
 
         return only_metrics
     if metrics is None:
         observe_log = access_log.observe
 
-        def only_log(ex: Exchange, duration: float) -> None:
-            observe_log(ex, duration, getattr(ex.writer, "bytes_sent", 0))
+        def only_log(ex: Exchange, duration: float, sent: int) -> None:
+            observe_log(ex, duration, sent)
 
         return only_log
     observe_both, log_both = metrics.observe, access_log.observe
 
-    def both(ex: Exchange, duration: float) -> None:
-        sent = getattr(ex.writer, "bytes_sent", 0)
+    def both(ex: Exchange, duration: float, sent: int) -> None:
         observe_both(ex, duration, ex.body.length or 0, sent)
         log_both(ex, duration, sent)
 

@@ -42,12 +42,15 @@ async def test_request_counts_and_labels_per_entrypoint_and_service() -> None:
                 assert (await rt.get("/echo")).status == 200
             assert (await rt.get("/status/404")).status == 404
             assert (await rt.request("POST", "/echo", data=b"x" * 10)).status == 200
+            big = await rt.request("PUT", "/bytes?size=5000")  # body written by the writer
+            assert big.status == 200 and len(await big.read()) == 5000
             samples = await scrape(rt)
             ep = {"entrypoint": "web", "protocol": "http"}
             assert value(samples, "traefik_entrypoint_requests_total", code="200", method="GET", **ep) == 3
             assert value(samples, "traefik_entrypoint_requests_total", code="404", method="GET", **ep) == 1
             assert value(samples, "traefik_entrypoint_requests_total", code="200", method="POST", **ep) == 1
             assert value(samples, "traefik_entrypoint_requests_bytes_total", code="200", method="POST", **ep) == 10
+            assert value(samples, "traefik_entrypoint_responses_bytes_total", code="200", method="PUT", **ep) == 5000
             svc = {"service": "s@file", "protocol": "http"}
             assert value(samples, "traefik_service_requests_total", code="200", method="GET", **svc) == 3
             assert value(samples, "traefik_entrypoint_request_duration_seconds_count", code="200", method="GET",

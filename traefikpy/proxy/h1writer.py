@@ -80,6 +80,7 @@ class H1Writer:
     __slots__ = (
         "_conn", "_transport", "version", "method", "keep_alive", "upgraded", "discard", "started",
         "body", "exchange", "mode", "remaining", "head_sent", "ended", "close", "status",
+        "bytes_sent",
     )
 
     def __init__(self, conn: H1Connection, version: bytes, method: bytes, keep_alive: bool) -> None:
@@ -99,6 +100,7 @@ class H1Writer:
         self.ended = False
         self.close = False  # the connection closes after this response
         self.status = 0
+        self.bytes_sent = 0  # response body bytes written (metrics, access log)
 
     # -- head ------------------------------------------------------------------------------
     async def send_head(self, status: int, headers: Headers, reason: bytes | None = None) -> None:
@@ -201,6 +203,7 @@ class H1Writer:
             if body:
                 self.write_body(body)
             return
+        self.bytes_sent += len(body)
         mode = self.mode
         if mode == MODE_LENGTH:
             self.remaining -= len(body)
@@ -227,6 +230,7 @@ class H1Writer:
         mode = self.mode
         if not data or mode == MODE_NONE:
             return False
+        self.bytes_sent += len(data)
         if mode == MODE_CHUNKED:
             self._transport.writelines((b"%x\r\n" % len(data), data, b"\r\n"))
         elif mode == MODE_LENGTH:
