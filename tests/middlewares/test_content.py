@@ -12,6 +12,8 @@ from middlewares.content import build_content_type, denied_escapes, detect_conte
 from tests.harness import RunningApp, lb, running_app
 from tests.middlewares.m1_util import REGISTRY, exchange, get, raw_request, run
 from tests.middlewares.m3_servers import Reply, Request, ScriptServer
+from traefikpy.config.dynamic import DynamicConfig
+from traefikpy.config.flat import parse_labels
 from traefikpy.config.middleware_options import ContentType, EncodedCharacters
 
 SNIFF: list[dict[str, Any]] = [
@@ -171,3 +173,14 @@ async def test_encoded_characters_e2e(app: tuple[RunningApp, ScriptServer]) -> N
     assert backend.requests[-1].target == "/a%2Fb"
     status, _, _ = await raw_request(port, get("/a%3Bb", "encok.test"))
     assert status == 400
+
+
+async def test_label_enables_content_type() -> None:
+    """The documented label form (``contenttype=true``) builds a working middleware."""
+    data = parse_labels({"traefik.http.middlewares.autodetect.contenttype": "true"}, DynamicConfig)
+    config = DynamicConfig.model_validate(data)
+    assert config.http is not None
+    options = config.http.middlewares["autodetect"].content_type
+    assert options is not None
+    out = await run(build_content_type, options, exchange("/"), (200, [], b"%PDF-1.7"))
+    assert out.response.header("Content-Type") == "application/pdf"
