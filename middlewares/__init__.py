@@ -15,21 +15,26 @@ from middlewares import (
     cache,
     circuitbreaker,
     compress,
+    content,
     errors_pages,
     forward_auth,
     grpcweb,
+    headers,
     inflight,
     ipallowlist,
     passtlsclientcert,
+    paths,
     plugins,
     ratelimit,
+    redirect,
     retry,
 )
 from traefikpy.proxy.http import MiddlewareFactory
 
 _MODULES = (
-    auth_basic, auth_digest, buffering, cache, circuitbreaker, compress, errors_pages, forward_auth,
-    grpcweb, inflight, ipallowlist, passtlsclientcert, plugins, ratelimit, retry,
+    auth_basic, auth_digest, buffering, cache, circuitbreaker, compress, content, errors_pages,
+    forward_auth, grpcweb, headers, inflight, ipallowlist, passtlsclientcert, paths, plugins, ratelimit,
+    redirect, retry,
 )
 
 REGISTRY: dict[str, MiddlewareFactory] = {}
