@@ -22,6 +22,7 @@ internal mode that runs the traefikpy proxy process.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -182,16 +183,66 @@ def serve(port: int, backend_port: int) -> None:
     uvloop.run(main())
 
 
+VARIANTS = ("standin", "app", "app+headers3", "app+metrics")
+"""``standin``: the minimal root handler above; ``app``: the real App (file provider, router
+``Host(`bench.local`) && PathPrefix(`/`)``, loadBalancer service); ``app+headers3``: the same router
+with three Headers middlewares; ``app+metrics``: the App with Prometheus metrics enabled."""
+
+
+def app_config(workdir: Path, port: int, backend_port: int, variant: str) -> list[str]:
+    """Static flags (and the dynamic file they point at) of an App variant."""
+    middlewares = {}
+    if variant == "app+headers3":
+        middlewares = {f"h{i}": {"headers": {"customRequestHeaders": {f"X-Bench-{i}": "yes"},
+                                             "customResponseHeaders": {f"X-Served-{i}": "yes"}}}
+                       for i in range(3)}
+    router = {"rule": f"Host(`{HOST}`) && PathPrefix(`/`)", "service": "backend"}
+    if middlewares:
+        router["middlewares"] = sorted(middlewares)
+    dynamic = {"http": {"routers": {"bench": router}, "middlewares": middlewares,
+                        "services": {"backend": {"loadBalancer": {"servers": [
+                            {"url": f"http://127.0.0.1:{backend_port}"}]}}}}}
+    path = workdir / f"dynamic-{variant.replace('+', '-')}.json"
+    path.write_text(json.dumps(dynamic))  # JSON is YAML
+    path = path.rename(path.with_suffix(".yml"))
+    flags = [f"--entryPoints.web.address=127.0.0.1:{port}", f"--providers.file.filename={path}",
+             "--providers.file.watch=false", "--providers.providersThrottleDuration=0s"]
+    if variant == "app+metrics":
+        flags += ["--metrics.prometheus=true", f"--entryPoints.traefik.address=127.0.0.1:{free_port()}"]
+    return flags
+
+
+def serve_app(flags: list[str]) -> None:
+    """An App variant's proxy process (``--serve-app FLAGS...``)."""
+    import logging
+
+    from traefikpy.app import run_app, run_loop
+    from traefikpy.config.sources import load_static
+
+    logging.basicConfig(level=logging.WARNING)
+    run_loop(run_app(load_static(flags, {}, search=False)))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--variants", default="standin,app",
+                        help=f"comma-separated traefikpy variants to run side by side: {', '.join(VARIANTS)}")
     parser.add_argument("--serve", nargs=2, type=int, metavar=("PORT", "BACKEND_PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-app", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(*args.serve)
         return 0
+    if args.serve_app is not None:
+        serve_app(args.serve_app)
+        return 0
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
     missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
     if missing:
         print(f"missing tools: {', '.join(missing)} (apt-get install -y nginx wrk)", file=sys.stderr)
@@ -200,32 +251,36 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="proxybench-") as tmp:
         workdir = Path(tmp)
-        backend_port, nginx_port, traefikpy_port = free_port(), free_port(), free_port()
+        backend_port, nginx_port = free_port(), free_port()
+        ports = {v: free_port() for v in variants}
         try:
             procs.append(start_nginx(workdir, "backend", BACKEND.format(port=backend_port, text=BODY.replace("\n", "\\n"))))
             procs.append(start_nginx(workdir, "proxy", PROXY.format(port=nginx_port, backend=backend_port, host=HOST)))
             root = Path(__file__).resolve().parent.parent
             env = dict(os.environ, PYTHONPATH=str(root))
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, str(Path(__file__).resolve()), "--serve", str(traefikpy_port), str(backend_port)],
-                    env=env,
-                )
-            )
-            for port in (backend_port, nginx_port, traefikpy_port):
+            me = [sys.executable, str(Path(__file__).resolve())]
+            pids = {"nginx": worker_pid(procs[1].pid)}
+            for variant, port in ports.items():
+                if variant == "standin":
+                    argv = [*me, "--serve", str(port), str(backend_port)]
+                else:
+                    argv = [*me, "--serve-app", *app_config(workdir, port, backend_port, variant)]
+                proc = subprocess.Popen(argv, env=env)
+                procs.append(proc)
+                pids[variant] = proc.pid
+            for port in (backend_port, nginx_port, *ports.values()):
                 wait_port(port)
-            pids = {"nginx": worker_pid(procs[1].pid), "traefikpy": procs[2].pid}
-            # Warm up both paths (connection pools, caches).
-            run_wrk(nginx_port, 1, args.connections)
-            run_wrk(traefikpy_port, 1, args.connections)
-            results: dict[str, list[float]] = {"nginx": [], "traefikpy": []}
-            cpu: dict[str, list[float]] = {"nginx": [], "traefikpy": []}
+            targets = {"nginx": nginx_port, **ports}
+            for port in targets.values():  # warm up (connection pools, caches, routes applied)
+                run_wrk(port, 1, args.connections)
+            results: dict[str, list[float]] = {name: [] for name in targets}
+            cpu: dict[str, list[float]] = {name: [] for name in targets}
             for rnd in range(1, args.rounds + 1):
-                for name, port in (("nginx", nginx_port), ("traefikpy", traefikpy_port)):
+                for name, port in targets.items():
                     rps, us = run_wrk(port, args.duration, args.connections, pids[name])
                     results[name].append(rps)
                     cpu[name].append(us)
-                    print(f"round {rnd} {name:10s} {rps:10.0f} req/s  {us:6.1f} us CPU/request", flush=True)
+                    print(f"round {rnd} {name:14s} {rps:10.0f} req/s  {us:6.1f} us CPU/request", flush=True)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -235,12 +290,16 @@ def main() -> int:
                 except subprocess.TimeoutExpired:
                     proc.kill()
     nginx = statistics.median(results["nginx"])
-    ours = statistics.median(results["traefikpy"])
     nginx_cpu = statistics.median(cpu["nginx"])
-    ours_cpu = statistics.median(cpu["traefikpy"])
-    print(f"median nginx     {nginx:10.0f} req/s  {nginx_cpu:6.1f} us CPU/request")
-    print(f"median traefikpy {ours:10.0f} req/s  {ours_cpu:6.1f} us CPU/request")
-    print(f"ratio traefikpy/nginx {ours / nginx:.2f} (throughput), {nginx_cpu / ours_cpu:.2f} (CPU per request)")
+    print(f"median {'nginx':14s} {nginx:10.0f} req/s  {nginx_cpu:6.1f} us CPU/request")
+    for name in variants:
+        ours, ours_cpu = statistics.median(results[name]), statistics.median(cpu[name])
+        print(f"median {name:14s} {ours:10.0f} req/s  {ours_cpu:6.1f} us CPU/request  "
+              f"ratio to nginx {ours / nginx:.2f} (throughput), {nginx_cpu / ours_cpu:.2f} (CPU per request)")
+    for name in variants:
+        if name.startswith("app+") and "app" in variants:
+            base = statistics.median(results["app"])
+            print(f"{name} vs app: {statistics.median(results[name]) / base:.2f} throughput")
     return 0
 
 
