@@ -25,4 +25,7 @@ fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
 # The example middleware plugin (entry point group traefikpy.middlewares) the plugin tests load.
 .venv/bin/python -m pip install -q --disable-pip-version-check ./examples/plugin
+# Lint and strict typing of the three packages are part of the suite.
+.venv/bin/ruff check --quiet .
+.venv/bin/mypy --no-error-summary
 exec .venv/bin/python -m pytest -q -p no:cacheprovider "$@"

@@ -6,7 +6,6 @@ name, the request line and the headers they received, so a user sees what the ro
 
 from __future__ import annotations
 
-import asyncio
 import os
 from pathlib import Path
 
