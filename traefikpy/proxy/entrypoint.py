@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from traefikpy.config.static_entrypoints import parse_address
 from traefikpy.proxy.forwarded import ForwardedPolicy
 from traefikpy.proxy.http import Handler
 from traefikpy.proxy.ipcheck import IPChecker
@@ -95,13 +96,10 @@ class EntryPointSettings:
 
 
 def split_address(address: str) -> tuple[str | None, int]:
-    """``":80"`` -> ``(None, 80)`` (all interfaces); ``"[::1]:0"`` -> ``("::1", 0)``."""
-    text = address.partition("/")[0].strip()
-    host, _, port = text.rpartition(":")
-    if not port.isdigit():
-        raise ValueError(f"invalid entry point address {address!r}")
-    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    return (host or None), int(port)
+    """``":80"`` -> ``(None, 80)`` (all interfaces); ``"[::1]:0"`` -> ``("::1", 0)``: the
+    configuration's :func:`~traefikpy.config.static_entrypoints.parse_address`, as the socket API wants it."""
+    listen = parse_address(address)
+    return (listen.host or None), listen.port
 
 
 class EntryPointServer:
