@@ -37,8 +37,8 @@ from middlewares.compress_rules import (
     choose_encoding,
     parse_media_type,
     priorities,
-    sniff,
 )
+from middlewares.content import detect_content_type as sniff
 from middlewares.interceptor import Interceptor, drop_headers, header_value, scope
 from traefikpy.config.middleware_options import Compress
 from traefikpy.proxy.http import (

@@ -1,7 +1,7 @@
 """Pure decisions of the ``compress`` middleware, table-tested: which encoding an
 ``Accept-Encoding`` asks for (Traefik's ``acceptencoding.go``), media types as Go's
-``mime.ParseMediaType`` reads them, content-type lists, and content sniffing for responses without
-a Content-Type (a subset of Go's ``http.DetectContentType``).
+``mime.ParseMediaType`` reads them, and content-type lists.  Content sniffing is
+:func:`middlewares.content.detect_content_type` (Go's ``http.DetectContentType``).
 """
 
 from __future__ import annotations
@@ -138,50 +138,3 @@ def allowed(actual: MediaType, includes: Sequence[MediaType], excludes: Sequence
     return not any(matches(p, actual) for p in excludes)
 
 
-_HTML_TAGS: Final = (
-    b"<!DOCTYPE HTML", b"<HTML", b"<HEAD", b"<SCRIPT", b"<IFRAME", b"<H1", b"<DIV", b"<FONT", b"<TABLE",
-    b"<A", b"<STYLE", b"<TITLE", b"<B", b"<BODY", b"<BR", b"<P", b"<!--",
-)
-_SIGNATURES: Final = (
-    (b"%PDF-", "application/pdf"),
-    (b"%!PS-Adobe-", "application/postscript"),
-    (b"\xfe\xff", "text/plain; charset=utf-16be"),
-    (b"\xff\xfe", "text/plain; charset=utf-16le"),
-    (b"\xef\xbb\xbf", "text/plain; charset=utf-8"),
-    (b"GIF87a", "image/gif"),
-    (b"GIF89a", "image/gif"),
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"BM", "image/bmp"),
-    (b"\x00\x00\x01\x00", "image/x-icon"),
-    (b"OggS\x00", "application/ogg"),
-    (b"\x1f\x8b\x08", "application/x-gzip"),
-    (b"PK\x03\x04", "application/zip"),
-    (b"Rar!\x1a\x07\x00", "application/x-rar-compressed"),
-    (b"Rar!\x1a\x07\x01\x00", "application/x-rar-compressed"),
-    (b"\x00asm", "application/wasm"),
-    (b"wOFF", "font/woff"),
-    (b"wOF2", "font/woff2"),
-)
-_BINARY: Final = frozenset([*range(0x00, 0x09), 0x0B, *range(0x0E, 0x1B), *range(0x1C, 0x20)])
-
-
-def sniff(data: bytes) -> str:
-    """A Content-Type for ``data`` (its first 512 bytes), as Go's ``DetectContentType`` would
-    answer for the common cases; ``application/octet-stream`` when nothing fits."""
-    head = data[:512]
-    text = head.lstrip(b"\t\n\x0c\r ")
-    upper = text[:16].upper()
-    for tag in _HTML_TAGS:
-        if upper.startswith(tag) and len(text) > len(tag) and text[len(tag)] in b" >":
-            return "text/html; charset=utf-8"
-    if text.startswith(b"<?xml"):
-        return "text/xml; charset=utf-8"
-    for signature, kind in _SIGNATURES:
-        if head.startswith(signature):
-            return kind
-    if head[:4] == b"RIFF" and head[8:14] == b"WEBPVP":
-        return "image/webp"
-    if any(byte in _BINARY for byte in head):
-        return "application/octet-stream"
-    return "text/plain; charset=utf-8"

@@ -35,6 +35,7 @@ from multidict import CIMultiDict
 
 from middlewares import shared
 from middlewares.auth_basic import set_username
+from middlewares.content import detect_content_type
 from traefikpy.config.middleware_options import ForwardAuth
 from traefikpy.proxy.h1body import EmptyBody
 from traefikpy.proxy.http import BuildContext, Exchange, Handler, Headers, MiddlewareFactory
@@ -158,18 +159,6 @@ def failure_headers(response: Headers, address: str, preserve_location: bool) ->
     return out
 
 
-def _sniff(body: bytes) -> bytes:
-    # What Go's net/http would send for a body without Content-Type (simplified DetectContentType).
-    head = body[:512].lstrip(b"\t\n\x0c\r ").lower()
-    if head.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<div", b"<p", b"<h1")):
-        return b"text/html; charset=utf-8"
-    if head.startswith(b"{") or head.startswith(b"["):
-        return b"text/plain; charset=utf-8"
-    if any(b < 0x09 or 0x0D < b < 0x20 or b == 0x7F for b in body[:512]):
-        return b"application/octet-stream"
-    return b"text/plain; charset=utf-8"
-
-
 def _session_key(options: ForwardAuth) -> tuple[Any, ...]:
     tls = options.tls
     return ("forwardAuth", tls.ca, tls.cert, tls.key, tls.insecure_skip_verify) if tls else ("forwardAuth",)
@@ -245,7 +234,7 @@ def build_forward_auth(options: ForwardAuth, next: Handler, name: str, ctx: Buil
                 await ex.respond(500, b"", content_type=None)
                 return
             has_type = any(k.lower() == b"content-type" for k, _ in out)
-            await ex.respond(status, body, out, content_type=None if has_type or not body else _sniff(body))
+            await ex.respond(status, body, out, content_type=None if has_type or not body else detect_content_type(body).encode())
             return
         apply_auth_response_headers(ex, raw, response_names, regex)
         if cookie_names:

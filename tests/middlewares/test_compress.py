@@ -13,7 +13,8 @@ import pytest
 import zstandard
 
 from middlewares.compress import FACTORIES
-from middlewares.compress_rules import DEFAULT_ENCODINGS, allowed, choose_encoding, parse_media_type, sniff
+from middlewares.compress_rules import DEFAULT_ENCODINGS, allowed, choose_encoding, parse_media_type
+from middlewares.content import detect_content_type as sniff
 from tests.harness import lb, running_app
 from tests.middlewares.m3_servers import Reply, ScriptServer
 from tests.proxy.backends import Backend
