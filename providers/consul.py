@@ -44,6 +44,21 @@ class _Namespaced:
         return getattr(self._http, name)
 
 
+def consul_client(host: str, port: int, scheme: str, tls: ClientTLS | None, token: str | None) -> consul.aio.Consul:
+    """A py-consul asyncio client (build it inside the running loop), with ``tls`` (ca, cert, key,
+    insecureSkipVerify: paths or inline PEM) applied; shared by the KV and Catalog providers."""
+    verify: bool | str = True
+    cert: tuple[str, str] | None = None
+    with contextlib.ExitStack() as stack:
+        if tls is not None:
+            ca, cert_file, key_file = stack.enter_context(tls_files(tls))
+            verify = False if tls.insecure_skip_verify else (ca or True)
+            cert = (cert_file, key_file) if cert_file and key_file else None
+        # the client reads the files while it is built: temporary copies can go afterwards
+        return consul.aio.Consul(host=host, port=port, scheme=scheme, verify=verify, cert=cert,
+                                 token=token or None)
+
+
 class ConsulProvider:
     """``providers.consul``: blocking queries on ``<rootKey>/`` (recurse)."""
 
@@ -82,16 +97,7 @@ class ConsulProvider:
         """A client of the next endpoint (endpoints are tried in turn, one per session)."""
         scheme, host, port = self.endpoints[self._attempt % len(self.endpoints)]
         self._attempt += 1
-        verify: bool | str = True
-        cert: tuple[str, str] | None = None
-        with contextlib.ExitStack() as stack:
-            if self.tls is not None:
-                ca, cert_file, key_file = stack.enter_context(tls_files(self.tls))
-                verify = False if self.tls.insecure_skip_verify else (ca or True)
-                cert = (cert_file, key_file) if cert_file and key_file else None
-            # the client reads the files while it is built: temporary copies can go afterwards
-            client = consul.aio.Consul(host=host, port=port, scheme=scheme, verify=verify, cert=cert,
-                                       token=self.token or None)
+        client = consul_client(host, port, scheme, self.tls, self.token)
         if self.namespace:
             client.http = _Namespaced(client.http, self.namespace)
         return client

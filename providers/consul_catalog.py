@@ -27,13 +27,14 @@ from typing import Any
 import consul.aio
 from consul.callback import CB
 
+from providers.consul import consul_client
 from providers.consul_catalog_config import (
     CatalogSettings,
     CatalogTranslator,
     items_from_health,
     service_names,
 )
-from providers.kv import split_endpoint, tls_files
+from providers.kv import split_endpoint
 from traefikpy.config.static_providers import ClientTLS, ConsulHTTPAuth
 from traefikpy.config.static_providers import ConsulCatalogProvider as CatalogStatic
 from traefikpy.provider import ProviderSnapshot
@@ -90,15 +91,7 @@ class ConsulCatalogProvider:
 
     def client(self) -> consul.aio.Consul:
         """A py-consul client (it must be built inside the running loop)."""
-        verify: bool | str = True
-        cert: tuple[str, str] | None = None
-        with contextlib.ExitStack() as stack:
-            if self.tls is not None:
-                ca, cert_file, key_file = stack.enter_context(tls_files(self.tls))
-                verify = False if self.tls.insecure_skip_verify else (ca or True)
-                cert = (cert_file, key_file) if cert_file and key_file else None
-            return consul.aio.Consul(host=self.host, port=self.port, scheme=self.scheme, verify=verify,
-                                     cert=cert, token=self.token or None)
+        return consul_client(self.host, self.port, self.scheme, self.tls, self.token)
 
     async def _get(self, client: consul.aio.Consul, path: str, params: list[tuple[str, str]] | None = None,
                    index: str | None = None) -> tuple[str, Any]:
@@ -141,10 +134,14 @@ class ConsulCatalogProvider:
         return self.translator.build(items)
 
     async def _follow(self, client: consul.aio.Consul, path: str, changed: asyncio.Event,
-                      failures: list[BaseException]) -> None:
-        """A blocking-query loop on ``path``: set ``changed`` whenever its index moves."""
+                      failures: list[BaseException], ready: asyncio.Event) -> None:
+        """A blocking-query loop on ``path``: set ``changed`` whenever its index moves.  ``ready``
+        is set once the starting index is known (or the read failed)."""
         try:
-            index, _ = await self._get(client, path)
+            try:
+                index, _ = await self._get(client, path)
+            finally:
+                ready.set()
             while True:
                 new, _ = await self._get(client, path, index=index)
                 if new != index:
@@ -160,16 +157,22 @@ class ConsulCatalogProvider:
         client = self.client()
         followers: list[asyncio.Task[None]] = []
         try:
-            last = await self.refresh(client)
-            self._log_errors(last, {})
-            yield last
             changed = asyncio.Event()
             failures: list[BaseException] = []
             if self.watch_changes:
+                # The followers read their starting index before the first refresh: a change
+                # landing in between is then seen (it only costs one extra refresh).
                 loop = asyncio.get_running_loop()
-                for path in ("/v1/catalog/services", "/v1/health/state/any"):
-                    followers.append(loop.create_task(self._follow(client, path, changed, failures),
+                ready = [asyncio.Event(), asyncio.Event()]
+                for path, event in zip(("/v1/catalog/services", "/v1/health/state/any"), ready, strict=True):
+                    followers.append(loop.create_task(self._follow(client, path, changed, failures, event),
                                                       name=f"{self.name}:follow:{path}"))
+                await asyncio.gather(*(event.wait() for event in ready))
+                if failures:
+                    raise ConnectionError(f"Consul at {self.host}:{self.port}: {failures[0]!r}")
+            last = await self.refresh(client)
+            self._log_errors(last, {})
+            yield last
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), self.refresh_interval)
