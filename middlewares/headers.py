@@ -17,8 +17,10 @@ The response edits are merged once per scheme into a plan (names to drop, header
 response costs one filtering pass plus the per-request CORS origin.  A middleware with none of
 the options is refused (``headers configuration not valid``).  ``sslRedirect``,
 ``sslTemporaryRedirect``, ``sslHost``, ``sslForceHost`` and ``featurePolicy`` were removed in
-Traefik v3: they are accepted and ignored with a warning.  ``X-Forwarded-For: ""`` removes the
-client's value, but the forwarder still appends the client IP (Go would send none).
+Traefik v3: they are accepted and ignored with a warning.  ``X-Forwarded-For: ""`` (that exact
+spelling, as Traefik compares it) removes the header and marks the exchange so the forwarder
+does not add the client IP either (Go's nil header value); any other edit of that header (another
+spelling deleted, a value set) lifts the mark again, as it would in Go.
 """
 
 from __future__ import annotations
@@ -34,11 +36,13 @@ from middlewares.secure import REMOVED_OPTIONS, Secure, has_secure_options
 from traefikpy.config.middleware_options import Headers as HeadersOptions
 from traefikpy.proxy.http import BuildContext, Exchange, Handler, MiddlewareFactory, ResponseHook
 from traefikpy.proxy.http import Headers as HeaderList
+from traefikpy.proxy.reqhead import OMIT_XFF
 from traefikpy.proxy.target import canonical_host
 
 log = logging.getLogger("traefikpy.middlewares.headers")
 
 _HOST: Final = b"host"
+_XFF: Final = "X-Forwarded-For"
 
 Plan = tuple[frozenset[bytes], HeaderList]
 """Response edits: lower-cased names removed first, then headers appended."""
@@ -81,18 +85,23 @@ def _hook(plan: Plan, cors: Cors | None, origin: str) -> ResponseHook:
 class RequestEdits:
     """``customRequestHeaders`` precomputed: names to drop, headers to add, a new Host."""
 
-    __slots__ = ("drop", "add", "host")
+    __slots__ = ("drop", "add", "host", "omit_xff")
 
     def __init__(self, values: dict[str, str]) -> None:
         drop: set[bytes] = set()
         add: HeaderList = []
         self.host: bytes | None = None
+        self.omit_xff: bool | None = None  # True: mark the exchange, False: lift the mark
         for name, value in values.items():
-            key = canonical_header_key(name).encode("latin-1")
+            canonical = canonical_header_key(name)
+            key = canonical.encode("latin-1")
             if key.lower() == _HOST:
                 if value:
                     self.host = value.encode("utf-8")
                 continue  # Go keeps the Host out of the header map: deleting it does nothing
+            if canonical == _XFF:
+                # Only the exact spelling sets Go's nil value; Del or Set let the proxy add it.
+                self.omit_xff = name == _XFF and not value
             drop.add(key.lower())
             if value:
                 add.append((key, value.encode("utf-8")))
@@ -106,6 +115,15 @@ class RequestEdits:
             if any(k.lower() in drop for k, _ in headers):
                 headers[:] = [(k, v) for k, v in headers if k.lower() not in drop]
             headers.extend(self.add)
+        omit = self.omit_xff
+        if omit is not None:
+            if omit:
+                if ex.extras is None:
+                    ex.extras = {OMIT_XFF: True}
+                else:
+                    ex.extras[OMIT_XFF] = True
+            elif ex.extras is not None:
+                ex.extras.pop(OMIT_XFF, None)
         if self.host is not None:
             ex.set_header(b"Host", self.host)
             ex.host = canonical_host(self.host)

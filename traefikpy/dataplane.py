@@ -10,7 +10,7 @@ from typing import Any
 
 from traefikpy.config.merge import Merged, provider_of, qualify
 from traefikpy.config.static import EntryPoint, StaticConfig
-from traefikpy.proxy.entrypoint import EntryPointSettings
+from traefikpy.proxy.entrypoint import ENCODED_CHARACTERS, EntryPointSettings
 from traefikpy.proxy.forward import Forwarder
 from traefikpy.proxy.http import Exchange
 from traefikpy.proxy.upstream import (
@@ -46,7 +46,13 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntryPointSettings:
         proxy_protocol_trusted_ips=tuple(ep.proxy_protocol.trusted_ips) if ep.proxy_protocol else (),
         sanitize_path=http.sanitize_path if http is not None else True,
         encode_query_semicolons=http.encode_query_semicolons if http is not None else False,
+        denied_encodings=denied_encodings(http.encoded_characters) if http is not None else frozenset(),
     )
+
+
+def denied_encodings(options: Any) -> frozenset[bytes]:
+    """The escapes ``http.encodedCharacters`` refuses (upper-case: paths are normalised first)."""
+    return frozenset(escape for key, escape in ENCODED_CHARACTERS.items() if not getattr(options, key))
 
 
 def _transport(name: str, model: Any) -> Transport:

@@ -150,7 +150,9 @@ async def test_entrypoints(loaded: Rig) -> None:
     web = await loaded.json("/api/entrypoints/web")
     assert web["address"] == "127.0.0.1:0"
     assert web["transport"]["lifeCycle"] == {"graceTimeOut": "10s"}
-    assert web["http"] == {"sanitizePath": True, "maxHeaderBytes": 1048576}
+    allowed = ["Slash", "BackSlash", "NullCharacter", "Semicolon", "Percent", "QuestionMark", "Hash"]
+    assert web["http"] == {"sanitizePath": True, "maxHeaderBytes": 1048576,
+                           "encodedCharacters": {f"allowEncoded{name}": True for name in allowed}}
     assert "asDefault" not in web  # Go's omitempty: false is left out
 
 

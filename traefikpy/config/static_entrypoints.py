@@ -159,6 +159,19 @@ class EntryPointTLS(Model):
     domains: list[TLSDomain] = Field(default_factory=list, description="Default TLS domains.")
 
 
+class EncodedCharacters(Model):
+    """Percent-encoded characters allowed in request paths (Traefik v3.6.7+: all allowed by
+    default; ``false`` answers 400 to a path holding that escape, the query is not checked)."""
+
+    allow_encoded_slash: bool = Field(True, description="Allow %2F (/) in the request path.")
+    allow_encoded_back_slash: bool = Field(True, description="Allow %5C (backslash) in the request path.")
+    allow_encoded_null_character: bool = Field(True, description="Allow %00 (NUL) in the request path.")
+    allow_encoded_semicolon: bool = Field(True, description="Allow %3B (;) in the request path.")
+    allow_encoded_percent: bool = Field(True, description="Allow %25 (%) in the request path.")
+    allow_encoded_question_mark: bool = Field(True, description="Allow %3F (?) in the request path.")
+    allow_encoded_hash: bool = Field(True, description="Allow %23 (#) in the request path.")
+
+
 class EntryPointHTTP(Model):
     """HTTP settings of an entry point."""
 
@@ -173,6 +186,9 @@ class EntryPointHTTP(Model):
     )
     max_header_bytes: int = Field(
         DEFAULT_MAX_HEADER_BYTES, gt=0, description="Maximum size of the request headers in bytes."
+    )
+    encoded_characters: EncodedCharacters = Field(
+        default_factory=EncodedCharacters, description="Percent-encoded characters allowed in request paths."
     )
 
 

@@ -7,6 +7,10 @@ what it lists, ``Keep-Alive``, ``Proxy-Connection``, ``Proxy-Authorization``,
 ``Proxy-Authenticate``, ``TE``, ``Trailer``, ``Transfer-Encoding``, ``Upgrade``), with
 ``X-Forwarded-For`` folded and the client IP appended, ``Host`` the client's (passHostHeader) or
 the server's, and the body framing re-stated from the body (Content-Length or chunked).
+``X-Forwarded-For`` is left out altogether when a middleware marked the exchange with
+:data:`OMIT_XFF` in ``ex.extras`` and no value is left (Go's ``ReverseProxy`` skips the header
+when the map holds the key with a nil value: Traefik's ``customRequestHeaders:
+{X-Forwarded-For: ""}``).
 
 Rendering is the hot part of forwarding, so rendered ``name: value`` lines are cached by their
 (name, value) pair; keep-alive clients repeat most of their headers verbatim.  Credentials
@@ -36,6 +40,8 @@ _L_HOST: Final = 3
 _L_XFF: Final = 4
 _L_LENGTH: Final = 5
 _NO_CACHE: Final = frozenset({b"authorization", b"cookie", b"proxy-authorization", b"x-api-key"})
+OMIT_XFF: Final = "omit_x_forwarded_for"
+"""``ex.extras`` key: send no ``X-Forwarded-For`` (unless a value was set again afterwards)."""
 
 
 def _line(pair: tuple[bytes, bytes]) -> bytes | int:
@@ -96,8 +102,9 @@ def build_request_head(
         # _L_HOP and _L_LENGTH: dropped (the length is re-stated from the body below)
     if not host_sent:
         append(b"Host: " + url.authority + b"\r\n")
-    client = ex.client_ip.encode("ascii", "replace")
-    append(b"X-Forwarded-For: " + (xff + b", " + client if xff else client) + b"\r\n")
+    if xff is not None or ex.extras is None or OMIT_XFF not in ex.extras:
+        client = ex.client_ip.encode("ascii", "replace")
+        append(b"X-Forwarded-For: " + (xff + b", " + client if xff else client) + b"\r\n")
     if ex.upgrade:
         append(b"Connection: Upgrade\r\nUpgrade: " + ex.upgrade + b"\r\n")
     length = ex.body.length
