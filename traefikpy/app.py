@@ -60,8 +60,11 @@ def build_providers(static: StaticConfig) -> list[Provider]:
         out.append(redis.from_static(cfg.redis))
     if cfg.http is not None:
         out.append(http.from_static(cfg.http))
-    pending = ["kubernetesIngress"] if cfg.kubernetes_ingress is not None else []
-    for name in pending + cfg.unsupported():
+    if cfg.kubernetes_ingress is not None:
+        from providers import kubernetes_ingress
+
+        out.append(kubernetes_ingress.from_static(cfg.kubernetes_ingress))
+    for name in cfg.unsupported():
         log.warning("providers.%s is not supported by this version of traefikpy and is ignored", name)
     return out
 
