@@ -10,11 +10,17 @@ The series (:mod:`traefikpy.metrics_series`, plain accumulators, no locks) of ev
 bound once per ``(entrypoint, router, service, code, method, protocol)`` and cached; a request
 then costs one tuple key, one dict lookup and one ``Stats.observe`` per enabled level.  After each reload :meth:`PrometheusMetrics.reloaded` deletes the
 series of routers and services that are gone (as Traefik does).
+
+``headerLabels`` (``{label: header}``) adds one label per entry to the three ``requests_total``
+families, valued with the request's first value of that header (empty when absent); only then
+does a request pay for one pass over its headers to extend the key.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
@@ -33,6 +39,9 @@ from traefikpy.proxy.http import Exchange
 # Traefik exports no ``*_created`` series; dashboards do not expect them.
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
+log = logging.getLogger("traefikpy.metrics")
+
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _CACHE_LIMIT = 20_000  # bound children cached; past it the cache restarts (odd methods, many codes)
 _CODES = {code: str(code) for code in range(100, 600)}
 
@@ -82,11 +91,19 @@ class PrometheusMetrics:
                                          "Last config reload success (Unix timestamp)", registry=reg)
         if open_connections is not None:
             reg.register(_OpenConnections(open_connections))
-        self.entrypoint = (Level("entrypoint", ["code", "method", "protocol", "entrypoint"], buckets)
+        self.header_labels = header_labels(config.header_labels)
+        extra = [label for label, _ in self.header_labels]
+        self._header_names = tuple(header.lower().encode("latin-1") for _, header in self.header_labels)
+        # header name -> slot; two labels may name one header (they share its slot)
+        self._header_index: dict[bytes, int] = {}
+        for name in self._header_names:
+            self._header_index.setdefault(name, len(self._header_index))
+        self._header_slots = tuple(self._header_index[name] for name in self._header_names)
+        self.entrypoint = (Level("entrypoint", ["code", "method", "protocol", "entrypoint"], buckets, extra)
                            if config.add_entry_points_labels else None)
-        self.router = (Level("router", ["code", "method", "protocol", "router", "service"], buckets)
+        self.router = (Level("router", ["code", "method", "protocol", "router", "service"], buckets, extra)
                        if config.add_routers_labels else None)
-        self.service = (Level("service", ["code", "method", "protocol", "service"], buckets)
+        self.service = (Level("service", ["code", "method", "protocol", "service"], buckets, extra)
                         if config.add_services_labels else None)
         for level in (self.entrypoint, self.router, self.service):
             if level is not None:
@@ -97,8 +114,9 @@ class PrometheusMetrics:
                                ["service", "url"], registry=reg)
         self.certs_not_after = Gauge("traefik_tls_certs_not_after", "Certificate expiration timestamp",
                                      ["cn", "serial", "sans"], registry=reg)
-        # (entrypoint, router, service, status, method, protocol) -> the Stats of each enabled level
-        self._cache: dict[tuple[str, str, str, int, bytes, str], tuple[Stats, ...]] = {}
+        # (entrypoint, router, service, status, method, protocol[, header values...]) -> the Stats
+        # of each enabled level
+        self._cache: dict[tuple[Any, ...], tuple[Stats, ...]] = {}
 
     # -- per request -------------------------------------------------------------------------
     def observe(self, ex: Exchange, duration: float, request_bytes: int, response_bytes: int) -> None:
@@ -107,7 +125,9 @@ class PrometheusMetrics:
         if not self.add_internals and service.endswith("@internal"):
             return
         protocol = "websocket" if ex.upgrade and ex.upgrade.lower() == b"websocket" else "http"
-        key = (ex.entrypoint, ex.router, service, ex.status, ex.method, protocol)
+        key: tuple[Any, ...] = (ex.entrypoint, ex.router, service, ex.status, ex.method, protocol)
+        if self._header_names:
+            key += self._header_values(ex)
         series = self._cache.get(key)
         if series is None:
             series = self._bind(key)
@@ -118,17 +138,28 @@ class PrometheusMetrics:
             if attempts:
                 self.retries.labels(service).inc(attempts)
 
-    def _bind(self, key: tuple[str, str, str, int, bytes, str]) -> tuple[Stats, ...]:
-        entrypoint, router, service, status, method_b, protocol = key
+    def _header_values(self, ex: Exchange) -> tuple[str, ...]:
+        """Go's ``Header.Get`` of each ``headerLabels`` header: the first value, else ""."""
+        index = self._header_index
+        found: list[str | None] = [None] * len(index)
+        for name, value in ex.headers:
+            slot = index.get(name.lower())
+            if slot is not None and found[slot] is None:
+                found[slot] = value.decode("latin-1")
+        return tuple([found[slot] or "" for slot in self._header_slots])
+
+    def _bind(self, key: tuple[Any, ...]) -> tuple[Stats, ...]:
+        entrypoint, router, service, status, method_b, protocol = key[:6]
+        extra: tuple[str, ...] = key[6:]
         code = _CODES.get(status) or str(status)
         method = method_b.decode("utf-8", "replace") if method_b.isascii() else "NON_UTF8_HTTP_METHOD"
         bound: list[Stats] = []
         if self.entrypoint is not None:
-            bound.append(self.entrypoint.get((code, method, protocol, entrypoint)))
+            bound.append(self.entrypoint.get((code, method, protocol, entrypoint, *extra)))
         if self.router is not None and router:
-            bound.append(self.router.get((code, method, protocol, router, service)))
+            bound.append(self.router.get((code, method, protocol, router, service, *extra)))
         if self.service is not None and service:
-            bound.append(self.service.get((code, method, protocol, service)))
+            bound.append(self.service.get((code, method, protocol, service, *extra)))
         series = tuple(bound)
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
@@ -178,6 +209,25 @@ class PrometheusMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+_BASE_LABELS = frozenset({"code", "method", "protocol", "entrypoint", "router", "service"})
+
+
+def header_labels(config: Mapping[str, str]) -> list[tuple[str, str]]:
+    """``headerLabels`` as ``(label, header)`` pairs sorted by label.  A label that is not a valid
+    Prometheus name, or that is one of the series' own labels, is left out with an error logged
+    (Traefik would stop serving its metrics)."""
+    out = []
+    for label, header in sorted(config.items()):
+        if not _LABEL_NAME.fullmatch(label) or label.startswith("__") or label in _BASE_LABELS:
+            log.error("metrics.prometheus.headerLabels: %r is not a usable label name; ignored", label)
+            continue
+        if not header:
+            log.error("metrics.prometheus.headerLabels: label %r names no header; ignored", label)
+            continue
+        out.append((label, header))
+    return out
 
 
 CertSeries = tuple[str, str, tuple[str, ...], float]

@@ -8,6 +8,10 @@ when Prometheus scrapes:
 
 ``traefik_<level>_requests_total``, ``traefik_<level>_request_duration_seconds`` (histogram),
 ``traefik_<level>_requests_bytes_total`` and ``traefik_<level>_responses_bytes_total``.
+
+With ``headerLabels`` the series are keyed by the level's label values followed by the header
+values; only ``requests_total`` carries the header labels (as in Traefik), the other families
+are summed over them when scraped.
 """
 
 from __future__ import annotations
@@ -45,9 +49,10 @@ class Stats:
 class Level(Collector):
     """The series of one level, keyed by their label values (in ``labels`` order)."""
 
-    def __init__(self, level: str, labels: list[str], bounds: list[float]) -> None:
+    def __init__(self, level: str, labels: list[str], bounds: list[float], header_labels: list[str] | None = None) -> None:
         self.level = level
         self.labels = labels
+        self.header_labels = list(header_labels or ())
         self.bounds = bounds
         self.les = [floatToGoString(b) for b in bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
         self.series: dict[tuple[str, ...], Stats] = {}
@@ -68,9 +73,15 @@ class Level(Collector):
     def collect(self) -> Iterable[Metric]:
         families = self._families()
         requests, duration, req_bytes, resp_bytes = families
-        for values, stats in list(self.series.items()):
+        series = list(self.series.items())
+        if self.header_labels:
+            for values, stats in series:
+                requests.add_metric(list(values), stats.count)
+            series = self._merged(series)
+        for values, stats in series:
             labels = list(values)
-            requests.add_metric(labels, stats.count)
+            if not self.header_labels:
+                requests.add_metric(labels, stats.count)
             cumulative = 0
             buckets = []
             for le, n in zip(self.les, stats.buckets, strict=True):
@@ -81,12 +92,28 @@ class Level(Collector):
             resp_bytes.add_metric(labels, stats.response_bytes)
         return families
 
+    def _merged(self, series: list[tuple[tuple[str, ...], Stats]]) -> list[tuple[tuple[str, ...], Stats]]:
+        """The stats summed over the header values (for the families without header labels)."""
+        width = len(self.labels)
+        merged: dict[tuple[str, ...], Stats] = {}
+        for values, stats in series:
+            key = values[:width]
+            total = merged.get(key)
+            if total is None:
+                total = merged[key] = Stats(self.bounds)
+            total.count += stats.count
+            total.total += stats.total
+            total.buckets = [a + b for a, b in zip(total.buckets, stats.buckets, strict=True)]
+            total.request_bytes += stats.request_bytes
+            total.response_bytes += stats.response_bytes
+        return list(merged.items())
+
     def _families(self) -> tuple[CounterMetricFamily, HistogramMetricFamily, CounterMetricFamily,
                                  CounterMetricFamily]:
         prefix, level, labels = f"traefik_{self.level}", self.level, self.labels
         return (
             CounterMetricFamily(f"{prefix}_requests", f"How many HTTP requests processed on a {level}, by status "
-                                "code, protocol and method.", labels=labels),
+                                "code, protocol and method.", labels=labels + self.header_labels),
             HistogramMetricFamily(f"{prefix}_request_duration_seconds", f"How long it took to process the request "
                                   f"on a {level}, by status code, protocol and method.", labels=labels),
             CounterMetricFamily(f"{prefix}_requests_bytes", f"The total size of requests in bytes handled by a "
