@@ -1,0 +1,1 @@
+"""ACME tests: pebble and BIND 9 fixtures, providers, certificate resolvers."""
