@@ -6,9 +6,11 @@ data plane's ``traefikpy.proxy.errors`` in tracebacks and imports.
   proxy failure before any answer (502 connection error, 504 timeout, 503 no server) counts as
   a response with that status, as Traefik's proxy writes it through the middleware.
 * A caught response is dropped (head, body, the hooks registered after this middleware) and a
-  ``GET`` for the page is sent to ``service`` with the client's headers (``Host`` included) and
-  the path from ``query``, where ``{status}``, ``{originalStatus}`` and ``{url}`` (the escaped
-  request path and query) are replaced; an empty ``query`` asks for ``/``.
+  ``GET`` for the page is sent to ``service`` with the client's headers (``Host`` included; only
+  those named in ``errorRequestHeaders`` when it lists any, Traefik v3.6.15) and the path from
+  ``query``, where ``{status}``, ``{originalStatus}`` and ``{url}`` are replaced; ``{url}`` is
+  the query-escaped full request URL, ``scheme://host/path?query`` with the scheme from
+  ``X-Forwarded-Proto`` (Traefik v3.7.13); an empty ``query`` asks for ``/``.
 * The page goes to the client with the original status, or the one ``statusRewrites`` maps it
   to (``{"418": 404, "502-504": 500}``); its headers are the error service's.  When the error
   service itself fails, the client gets that status with the failure's short text.
@@ -128,12 +130,21 @@ class _Forced(Interceptor):
         await self.inner.end(trailers)
 
 
+def request_url(ex: Exchange) -> bytes:
+    """The full URL of the request as ``{url}`` gives it before escaping: the scheme from
+    ``X-Forwarded-Proto`` (set by the entry point) else the connection's, the Host header as
+    sent, then the path and query."""
+    scheme = ex.header(b"x-forwarded-proto") or ex.scheme.encode("ascii")
+    host = ex.header(b"host") or ex.host.encode("latin-1")
+    return scheme + b"://" + host + ex.target
+
+
 class ErrorPagesHandler:
-    __slots__ = ("name", "next", "service", "ranges", "rewrites", "query")
+    __slots__ = ("name", "next", "service", "ranges", "rewrites", "query", "headers")
 
     def __init__(
         self, name: str, next_handler: Handler, service: Handler, ranges: CodeRanges,
-        rewrites: tuple[tuple[CodeRanges, int], ...], query: str,
+        rewrites: tuple[tuple[CodeRanges, int], ...], query: str, headers: frozenset[bytes] | None = None,
     ) -> None:
         self.name = name
         self.next = next_handler
@@ -141,6 +152,7 @@ class ErrorPagesHandler:
         self.ranges = ranges
         self.rewrites = rewrites
         self.query = query
+        self.headers = headers  # lower-cased names sent to the error service; None: all
 
     async def __call__(self, ex: Exchange) -> None:
         writer = ex.writer
@@ -165,9 +177,13 @@ class ErrorPagesHandler:
 
     async def _page(self, ex: Exchange, original: int, writer: ResponseWriter, outer: list[ResponseHook] | None) -> None:
         status = rewrite_status(original, self.rewrites)
-        raw_path, query = page_target(self.query, status, original, ex.target)
+        raw_path, query = page_target(self.query, status, original, request_url(ex) if "{url}" in self.query else b"")
         forced = _Forced(writer, ex, outer, status)
-        page = copy_exchange(ex, EmptyBody(0), forced)
+        allowed = self.headers
+        kept = None
+        if allowed is not None:  # Go keeps the Host outside the header map: it always goes
+            kept = [(k, v) for k, v in ex.headers if k.lower() in allowed or k.lower() == b"host"]
+        page = copy_exchange(ex, EmptyBody(0), forced, kept)
         page.method = b"GET"
         page.raw_path = raw_path
         page.path = decode_path(raw_path)
@@ -191,7 +207,8 @@ def build_errors(options: ErrorPage, next_handler: Handler, name: str, ctx: Buil
     if not options.service:
         raise ValueError("the errors middleware needs a service for the error pages")
     service = ctx.service(options.service)
-    return ErrorPagesHandler(name, next_handler, service, ranges, rewrites, options.query)
+    headers = frozenset(h.strip().lower().encode("latin-1") for h in options.error_request_headers if h.strip())
+    return ErrorPagesHandler(name, next_handler, service, ranges, rewrites, options.query, headers or None)
 
 
 FACTORIES: dict[str, MiddlewareFactory] = {"errors": build_errors}

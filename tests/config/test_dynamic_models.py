@@ -138,7 +138,7 @@ http:
         allowEncodedQuestionMark: true
         allowEncodedHash: true
     oops:
-      errors: {status: ["500-599", 404], statusRewrites: {"418": 404}, service: pages, query: "/{status}.html"}
+      errors: {status: ["500-599", 404], statusRewrites: {"418": 404}, service: pages, query: "/{status}.html", errorRequestHeaders: [X-Request-Id]}
     auth:
       forwardAuth:
         address: https://auth.internal/verify

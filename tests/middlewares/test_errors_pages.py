@@ -123,7 +123,8 @@ async def test_status_rewrites_and_url(servers: tuple[Backend, ScriptServer]) ->
     async with running_app(config, middlewares=FACTORIES) as rt:
         resp = await rt.get("/status/500?a=1", host="a.test")
         assert resp.status == 503
-        assert await resp.text() == "page GET /503-500?u=%2Fstatus%2F500%3Fa%3D1"
+        # the full URL since Traefik v3.7.13 (scheme from X-Forwarded-Proto, Host as sent)
+        assert await resp.text() == "page GET /503-500?u=http%3A%2F%2Fa.test%2Fstatus%2F500%3Fa%3D1"
 
 
 async def test_proxy_failures_get_the_page(servers: tuple[Backend, ScriptServer]) -> None:

@@ -132,6 +132,7 @@ class ErrorPage(_Base):
     status_rewrites: dict[str, int] = Field(default_factory=dict, description="Status (or range) to status map applied to the returned page.")
     service: str = Field("", description="Service that serves the error page.")
     query: str = Field("", description="Path of the page; {status}, {originalStatus} and {url} are replaced.")
+    error_request_headers: list[str] = Field(default_factory=list, description="Request headers sent to the error service (default: all).")
 
 
 class ClientTLS(_Base):
