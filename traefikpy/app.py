@@ -14,6 +14,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from traefikpy.accesslog import AccessLog
+from traefikpy.acme import CertResolvers
 from traefikpy.aggregator import Aggregator
 from traefikpy.aio import TaskGroup
 from traefikpy.api import api_internals
@@ -143,6 +144,9 @@ class App:
             if not prom.manual_routing:
                 internal_routes.append((prom.entry_point, "prometheus@internal", "PathPrefix(`/metrics`)",
                                         MAX_PRIORITY, internal_services["prometheus@internal"]))
+        # ACME resolvers: acme-http@internal on each httpChallenge entry point
+        self.acme = CertResolvers(static)
+        internal_routes.extend(self.acme.internal_routes(MAX_PRIORITY))
         self.access_log = AccessLog(static.access_log) if static.access_log is not None else None
         self.observe = observer(self.metrics, self.access_log)
         self.ctx = CompileContext(
@@ -158,7 +162,9 @@ class App:
         self.generation = 0
         self.switch = Switch(compile_graph(Merged(DynamicConfig()), self.ctx))
         self.tls = TLSManager(static)  # certificates and TLS options; swapped with each graph
-        self.providers = build_providers(static) if providers is None else providers
+        self.tls.acme_challenge = self.acme.alpn_context  # TLS-ALPN-01 (acme-tls/1) handshakes
+        # the resolvers are providers too: their certificates arrive as tls.certificates
+        self.providers = [*(build_providers(static) if providers is None else providers), *self.acme.resolvers]
         throttle = static.providers.providers_throttle_duration if static.providers else 2.0
         self.aggregator = Aggregator(self.providers, throttle=throttle)
         self.entrypoints: dict[str, EntryPointServer] = {}
@@ -176,6 +182,7 @@ class App:
         graph = compile_graph(merged, self.ctx, self.generation)
         self.tls.update(merged, graph.state)
         self.switch.swap(graph)
+        self.acme.routers_changed(merged)
         self.health.reconcile()
         self.health.start()
         self.reloads += 1
@@ -213,6 +220,7 @@ class App:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, self.access_log.reopen)
         self.health.start()
+        await self.acme.start()
         await self.aggregator.start()
         self.tasks.spawn(self._apply_loop(), "apply")
 
@@ -228,6 +236,7 @@ class App:
             self.ping.terminating = True
         await asyncio.gather(*(server.stop() for server in self.entrypoints.values()))
         await self.aggregator.close()
+        await self.acme.close()
         await self.tasks.close()
         await self.health.close()
         await self.upstreams.close()

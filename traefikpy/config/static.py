@@ -262,6 +262,12 @@ class ACME(Model):
     ca_server_name: str = Field("", description="Server name used to verify the ACME server.")
     client_timeout: Duration = Field(120.0, description="Timeout of one HTTP exchange with the ACME server.")
     client_response_header_timeout: Duration = Field(30.0, description="Timeout for the ACME server's headers.")
+    renew_period: Duration = Field(
+        0.0, ge=0, description="traefikpy extension: renew when less than this remains (0: from certificatesDuration)."
+    )
+    renew_interval: Duration = Field(
+        0.0, ge=0, description="traefikpy extension: how often expiry is checked (0: from certificatesDuration)."
+    )
     http_challenge: HTTPChallenge | None = Field(None, description="Use HTTP-01.")
     tls_challenge: TLSChallenge | None = Field(None, description="Use TLS-ALPN-01.")
     dns_challenge: DNSChallenge | None = Field(None, description="Use DNS-01.")

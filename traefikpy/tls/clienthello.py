@@ -14,6 +14,7 @@ from typing import Final
 HANDSHAKE: Final = 0x16
 CLIENT_HELLO: Final = 0x01
 SERVER_NAME_EXT: Final = 0x0000
+ALPN_EXT: Final = 0x0010
 MAX_HELLO: Final = 16384 + 5
 """A ClientHello larger than one full record is read no further (it is handed to OpenSSL as is)."""
 
@@ -21,11 +22,13 @@ MAX_HELLO: Final = 16384 + 5
 @dataclass(frozen=True, slots=True)
 class Hello:
     """What the peeked bytes tell: ``tls`` false means plain HTTP; ``complete`` false means more
-    bytes are needed to know the server name; ``server_name`` is lower-cased, "" without SNI."""
+    bytes are needed to know the server name; ``server_name`` is lower-cased, "" without SNI;
+    ``alpn`` lists the protocols the client offers (the ACME TLS-ALPN-01 check uses it)."""
 
     tls: bool
     complete: bool
     server_name: str = ""
+    alpn: tuple[str, ...] = ()
 
 
 NOT_TLS: Final = Hello(False, True)
@@ -44,13 +47,13 @@ def read_client_hello(data: bytes) -> Hello:
     if len(data) < 5 + record_len and len(data) < MAX_HELLO:
         return NEED_MORE
     try:
-        return Hello(True, True, _server_name(data[5:5 + record_len]))
+        return Hello(True, True, *_extensions(data[5:5 + record_len]))
     except (IndexError, ValueError):
         # Malformed or split over several records: OpenSSL decides; no SNI known beforehand.
         return Hello(True, True, "")
 
 
-def _server_name(body: bytes) -> str:
+def _extensions(body: bytes) -> tuple[str, tuple[str, ...]]:
     if body[0] != CLIENT_HELLO:
         raise ValueError("not a ClientHello")
     end = 4 + int.from_bytes(body[1:4], "big")
@@ -61,17 +64,30 @@ def _server_name(body: bytes) -> str:
     pos += 2 + int.from_bytes(body[pos:pos + 2], "big")  # cipher suites
     pos += 1 + body[pos]  # compression methods
     if pos >= end:
-        return ""  # no extensions
+        return "", ()  # no extensions
     ext_end = pos + 2 + int.from_bytes(body[pos:pos + 2], "big")
     pos += 2
+    name, alpn = "", tuple[str, ...]()
     while pos + 4 <= min(ext_end, end):
         kind = int.from_bytes(body[pos:pos + 2], "big")
         size = int.from_bytes(body[pos + 2:pos + 4], "big")
         pos += 4
         if kind == SERVER_NAME_EXT:
-            return _host_name(body[pos:pos + size])
+            name = _host_name(body[pos:pos + size])
+        elif kind == ALPN_EXT:
+            alpn = _protocols(body[pos:pos + size])
         pos += size
-    return ""
+    return name, alpn
+
+
+def _protocols(ext: bytes) -> tuple[str, ...]:
+    out = []
+    pos = 2  # protocol_name_list length
+    while pos < len(ext):
+        size = ext[pos]
+        out.append(ext[pos + 1:pos + 1 + size].decode("ascii", "replace"))
+        pos += 1 + size
+    return tuple(out)
 
 
 def _host_name(ext: bytes) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import ssl
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from traefikpy.config.merge import Merged, provider_of, qualify
@@ -30,6 +30,7 @@ from traefikpy.tls.options import OptionPlan, build_context, plan_options
 log = logging.getLogger("traefikpy.tls")
 
 DEFAULT = "default"
+ACME_TLS_ALPN = "acme-tls/1"
 
 _SNI: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 
@@ -190,6 +191,12 @@ class TLSManager:
         self.static = static
         self.caches = Caches()
         self.current = TLSRuntime(Merged(_empty()), static, self.caches)
+        # server name -> the TLS-ALPN-01 challenge context, when an ACME order has one open
+        self.acme_challenge: Callable[[str], ssl.SSLContext | None] | None = None
+
+    def acme_tls_context(self, server_name: str) -> ssl.SSLContext | None:
+        """The ``acme-tls/1`` challenge context for ``server_name`` (the client offered that ALPN)."""
+        return self.acme_challenge(server_name) if self.acme_challenge is not None and server_name else None
 
     def update(self, merged: Merged, state: Any = None) -> TLSRuntime:
         """Build the runtime of ``merged`` and make it current; errors go to ``state`` (a

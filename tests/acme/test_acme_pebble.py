@@ -1,0 +1,253 @@
+"""ACME end to end against a real pebble: certificates for a router's Host obtained through HTTP-01,
+TLS-ALPN-01 and DNS-01 on the router's own entry points, served by the HTTPS entry point without a
+restart (a client verifying against pebble's root succeeds), storage reloaded without a new order,
+renewal when the window is reached, badNonce retried, acme.json mode rules.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import ssl
+import stat
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from cryptography import x509
+
+from tests.acme.pebble import Pebble
+from tests.conftest import free_port
+from tests.harness import FeedProvider
+from tests.proxy.backends import Backend
+from tests.tls.conftest import Answer, https_get
+from traefikpy.app import App
+from traefikpy.config.sources import load_static
+
+pytestmark = pytest.mark.timeout(120)
+
+HOST = "app.test"
+
+
+def static(p: Pebble, storage: Path, acme: dict[str, Any], web_port: int | None = None) -> Any:
+    cfg = {
+        "entryPoints": {"web": {"address": f"127.0.0.1:{p.http_port if web_port is None else web_port}"},
+                        "websecure": {"address": f"127.0.0.1:{p.tls_port}"}},
+        "certificatesResolvers": {"le": {"acme": {
+            "email": "admin@example.com", "caServer": p.directory, "storage": str(storage),
+            "keyType": "EC256", "caCertificates": [str(p.ca_file)], **acme}}},
+    }
+    path = storage.parent / "traefik.yml"
+    path.write_text(yaml.safe_dump(cfg))
+    return load_static([f"--configFile={path}"], {}, search=False)
+
+
+def dynamic(backend: Backend, host: str = HOST, **tls: Any) -> dict[str, Any]:
+    return {"http": {
+        "routers": {"app": {"rule": f"Host(`{host}`)", "entryPoints": ["websecure"], "service": "echo",
+                            "tls": {"certResolver": "le", **tls}}},
+        "services": {"echo": {"loadBalancer": {"servers": [{"url": backend.url}]}}},
+    }}
+
+
+@contextlib.asynccontextmanager
+async def running(static_cfg: Any, config: dict[str, Any]) -> AsyncIterator[App]:
+    feed = FeedProvider()
+    app = App(static_cfg, providers=[feed])
+    await app.start()
+    try:
+        feed.push(config)
+        yield app
+    finally:
+        await app.stop()
+
+
+def verifying(root: bytes) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cadata=root.decode())
+    return ctx
+
+
+async def trusted_answer(port: int, root: bytes, host: str = HOST, timeout: float = 40.0) -> Answer:
+    """Poll until a client verifying against pebble's root completes a request for ``host``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Exception | None = None
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            return await https_get(port, host, ctx=verifying(root))
+        except (ssl.SSLError, OSError) as exc:
+            last = exc
+            await asyncio.sleep(0.2)
+    raise AssertionError(f"no trusted certificate for {host} within {timeout}s: {last}")
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[Backend]:
+    b = await Backend.start()
+    yield b
+    await b.stop()
+
+
+@pytest.fixture(scope="module")
+def pebble() -> Iterator[Pebble]:
+    p = Pebble.start()
+    yield p
+    p.stop()
+
+
+def stored(storage: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(storage.read_text())
+    return data
+
+
+async def test_http01_certificate_served_without_restart(pebble: Pebble, backend: Backend, tmp_path: Path) -> None:
+    storage = tmp_path / "acme.json"
+    cfg = static(pebble, storage, {"httpChallenge": {"entryPoint": "web"}})
+    before = pebble.orders()
+    async with running(cfg, dynamic(backend)) as app:
+        root = pebble.root_pem()
+        answer = await trusted_answer(pebble.tls_port, root)
+        assert answer.status == 200
+        assert HOST in answer.names
+        assert pebble.orders() == before + 1
+        assert app.acme.challenges.http_answers >= 1  # validated through our acme-http@internal router
+        assert app.acme.challenges.alpn_answers == 0
+        resolver = app.acme.get("le")
+        assert resolver.issued == 1
+        # Traefik's acme.json layout, mode 0600
+        assert stat.S_IMODE(os.stat(storage).st_mode) == 0o600
+        data = stored(storage)["le"]
+        assert data["Account"]["Email"] == "admin@example.com"
+        assert data["Account"]["Registration"]["uri"].startswith(f"https://127.0.0.1:{pebble.api_port}/")
+        assert data["Account"]["KeyType"] == "P256"
+        base64.b64decode(data["Account"]["PrivateKey"])
+        (cert,) = data["Certificates"]
+        assert cert["domain"] == {"main": HOST}
+        assert cert["Store"] == "default"
+        pem = base64.b64decode(cert["certificate"])
+        leaf = x509.load_pem_x509_certificate(pem)
+        assert leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(
+            x509.DNSName) == [HOST]
+        assert b"PRIVATE KEY" in base64.b64decode(cert["key"])
+        # the challenge router answers unknown tokens with 404 on the challenge entry point
+        reader, writer = await asyncio.open_connection("127.0.0.1", pebble.http_port)
+        writer.write(b"GET /.well-known/acme-challenge/nope HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+        assert (await reader.read()).startswith(b"HTTP/1.1 404")
+        writer.close()
+
+
+async def test_tlsalpn01_certificate_and_restart_reuses_storage(pebble: Pebble, backend: Backend,
+                                                                 tmp_path: Path) -> None:
+    storage = tmp_path / "acme.json"
+    cfg = static(pebble, storage, {"tlsChallenge": {}})
+    before = pebble.orders()
+    async with running(cfg, dynamic(backend)) as app:
+        root = pebble.root_pem()
+        answer = await trusted_answer(pebble.tls_port, root)
+        assert answer.status == 200
+        assert pebble.orders() == before + 1
+        assert app.acme.challenges.alpn_answers >= 1  # pebble's acme-tls/1 handshake got the challenge cert
+        assert app.acme.challenges.http_answers == 0
+        first = stored(storage)["le"]
+    # restart with the same storage: served at once, no new order, same account
+    async with running(cfg, dynamic(backend)) as app:
+        answer = await trusted_answer(pebble.tls_port, root, timeout=5)
+        assert answer.status == 200
+        await asyncio.sleep(1.0)  # give a (wrong) order time to show up
+        assert pebble.orders() == before + 1
+        assert app.acme.get("le").orders == 0
+    again = stored(storage)["le"]
+    assert again["Account"] == first["Account"]
+    assert again["Certificates"] == first["Certificates"]
+
+
+async def test_renewal_when_window_reached_without_storm(backend: Backend, tmp_path: Path) -> None:
+    # certificates valid 60 s; renew when less than 52 s remain: about 8 s after each issuance
+    p = Pebble.start(validity=60)
+    try:
+        storage = tmp_path / "acme.json"
+        cfg = static(p, storage, {"httpChallenge": {"entryPoint": "web"}, "renewPeriod": "52s",
+                                  "renewInterval": "250ms"})
+        async with running(cfg, dynamic(backend)) as app:
+            root = p.root_pem()
+            await trusted_answer(p.tls_port, root)
+            serial = _served_serial(stored(storage))
+            orders = p.orders()
+            assert orders == 1
+            resolver = app.acme.get("le")
+            deadline = asyncio.get_running_loop().time() + 30
+            while resolver.issued < 2:
+                assert asyncio.get_running_loop().time() < deadline, "no renewal"
+                await asyncio.sleep(0.1)
+            renewed = _served_serial(stored(storage))
+            assert renewed != serial
+            # the renewed certificate is served on new handshakes
+            answer = await trusted_answer(p.tls_port, root, timeout=5)
+            assert answer.status == 200
+            # one order per renewal, never a storm: the new certificate is outside the window
+            await asyncio.sleep(3.0)
+            assert p.orders() == 2
+            assert len(stored(storage)["le"]["Certificates"]) == 1
+    finally:
+        p.stop()
+
+
+def _served_serial(data: dict[str, Any]) -> int:
+    (cert,) = data["le"]["Certificates"]
+    return x509.load_pem_x509_certificate(base64.b64decode(cert["certificate"])).serial_number
+
+
+async def test_bad_nonce_is_retried(backend: Backend, tmp_path: Path) -> None:
+    p = Pebble.start(nonce_reject=50)
+    try:
+        storage = tmp_path / "acme.json"
+        cfg = static(p, storage, {"httpChallenge": {"entryPoint": "web"}})
+        async with running(cfg, dynamic(backend)) as app:
+            answer = await trusted_answer(p.tls_port, p.root_pem())
+            assert answer.status == 200
+            resolver = app.acme.get("le")
+            assert resolver.orders == 1  # one order, no failure
+            assert resolver._account is not None and resolver._account.net.nonce_retries > 0
+    finally:
+        p.stop()
+
+
+async def test_world_readable_storage_refused(pebble: Pebble, backend: Backend, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    storage = tmp_path / "acme.json"
+    storage.write_text("")
+    os.chmod(storage, 0o644)
+    cfg = static(pebble, storage, {"httpChallenge": {"entryPoint": "web"}})
+    before = pebble.orders()
+    async with running(cfg, dynamic(backend)) as app:
+        resolver = app.acme.get("le")
+        assert str(storage) in resolver.error and "too open" in resolver.error
+        await asyncio.sleep(1.5)
+        assert pebble.orders() == before
+        assert resolver.orders == 0
+    assert any(str(storage) in r.getMessage() for r in caplog.records)
+    assert storage.read_text() == ""  # left alone
+
+
+async def test_failed_order_backs_off(backend: Backend, tmp_path: Path) -> None:
+    # pebble validates HTTP-01 on a port where nothing listens: every order fails
+    p = Pebble.start(http_port=free_port())
+    try:
+        storage = tmp_path / "acme.json"
+        # the web entry point listens elsewhere than pebble's httpPort
+        cfg = static(p, storage, {"httpChallenge": {"entryPoint": "web"}}, web_port=0)
+        async with running(cfg, dynamic(backend)) as app:
+            resolver = app.acme.get("le")
+            await asyncio.sleep(7.5)
+            # backoff 2 s, 4 s, 8 s...: at most 3 attempts in 7.5 s (a storm would be dozens)
+            assert 2 <= resolver.orders <= 3, resolver.orders
+            assert p.orders() == resolver.orders
+            assert resolver.last_error
+            assert resolver.issued == 0
+    finally:
+        p.stop()
+
