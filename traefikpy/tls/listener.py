@@ -27,7 +27,7 @@ from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings, spl
 from traefikpy.proxy.http import Exchange, Handler
 from traefikpy.proxy.server import ConnectionSet, H1Connection, ServerConfig
 from traefikpy.tls.clienthello import MAX_HELLO, NEED_MORE, Hello, read_client_hello
-from traefikpy.tls.manager import TLSManager, server_name_of
+from traefikpy.tls.manager import ACME_TLS_ALPN, TLSManager, server_name_of
 
 log = logging.getLogger("traefikpy.tls")
 
@@ -152,7 +152,9 @@ class TLSEntryPoint(EntryPointServer):
             factory = functools.partial(_ProxiedConnection, self.app, self.proxied_tls_config, self.connections, client)
         local = conn.getsockname()
         local_ip = str(local[0]).split("%", 1)[0] if isinstance(local, tuple) else ""
-        ctx = self.manager.current.context_for(self.settings.name, hello.server_name, local_ip)
+        ctx = self.manager.acme_tls_context(hello.server_name) if ACME_TLS_ALPN in hello.alpn else None
+        if ctx is None:
+            ctx = self.manager.current.context_for(self.settings.name, hello.server_name, local_ip)
         if ctx is None:
             log.debug("entry point %s: handshake for %r refused (sniStrict or broken TLS options)",
                       self.settings.name, hello.server_name)
