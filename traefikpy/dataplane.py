@@ -47,6 +47,7 @@ def entrypoint_settings(name: str, ep: EntryPoint) -> EntryPointSettings:
         sanitize_path=http.sanitize_path if http is not None else True,
         encode_query_semicolons=http.encode_query_semicolons if http is not None else False,
         denied_encodings=denied_encodings(http.encoded_characters) if http is not None else frozenset(),
+        max_concurrent_streams=ep.http2.max_concurrent_streams,
     )
 
 

@@ -63,7 +63,8 @@ CASES = [
     ("invalid method token", b"GE@T /echo HTTP/1.1\r\nHost: h\r\n\r\n", {400}),
     ("unknown extension method", b"FOO /echo HTTP/1.1\r\nHost: h\r\n\r\n", {400}),
     ("HTTP/2.0 on HTTP/1", b"GET /echo HTTP/2.0\r\nHost: h\r\n\r\n", {505}),
-    ("h2 preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", {400, 505}),
+    # the h2 preface itself switches to h2c (tests/proxy/test_h2_server.py); half of it is refused
+    ("h2 preface cut short", b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", {400, 505}),
     ("HTTP/1.2", b"GET /echo HTTP/1.2\r\nHost: h\r\n\r\n", {400, 505}),
     ("HTTP/0.9", b"GET /echo HTTP/0.9\r\nHost: h\r\n\r\n", {400, 505}),
     ("no version", b"GET /echo\r\n\r\n", {400}),

@@ -66,7 +66,7 @@ def test_load_from_file_and_errors(tmp_path: pytest.TempPathFactory) -> None:
 
 PLANS = [
     {"desc": "defaults", "opts": {}, "check": lambda p: p.min_version == ssl.TLSVersion.TLSv1_2
-     and p.verify_mode == ssl.CERT_NONE and p.alpn == ("http/1.1",)},
+     and p.verify_mode == ssl.CERT_NONE and p.alpn == ("h2", "http/1.1")},
     {"desc": "min/max", "opts": {"minVersion": "VersionTLS13", "maxVersion": "VersionTLS13"},
      "check": lambda p: p.min_version == p.max_version == ssl.TLSVersion.TLSv1_3},
     {"desc": "bad version", "opts": {"minVersion": "TLS12"}, "error": "invalid minVersion"},
@@ -78,8 +78,8 @@ PLANS = [
     {"desc": "unknown cipher", "opts": {"cipherSuites": ["TLS_FOO"]}, "error": "invalid CipherSuite"},
     {"desc": "curves", "opts": {"curvePreferences": ["CurveP521", "X25519"]}, "check": lambda p: p.curve == "secp521r1"},
     {"desc": "unknown curve", "opts": {"curvePreferences": ["P999"]}, "error": "invalid CurveID"},
-    {"desc": "alpn: only what we serve", "opts": {"alpnProtocols": ["h2", "http/1.1"]},
-     "check": lambda p: p.alpn == ("http/1.1",)},
+    {"desc": "alpn: only what we serve", "opts": {"alpnProtocols": ["spdy/3", "http/1.1", "h2"]},
+     "check": lambda p: p.alpn == ("http/1.1", "h2")},
     {"desc": "caFiles alone require and verify", "opts": {"clientAuth": {"caFiles": [CA.cert_pem.bytes().decode()]}},
      "check": lambda p: p.verify_mode == ssl.CERT_REQUIRED},
     {"desc": "VerifyClientCertIfGiven", "opts": {"clientAuth": {"caFiles": [CA.cert_pem.bytes().decode()],

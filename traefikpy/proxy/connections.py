@@ -55,6 +55,7 @@ class ServerConfig:
     sanitize_path: bool = True
     encode_query_semicolons: bool = False
     denied_encodings: frozenset[bytes] = frozenset()
+    max_concurrent_streams: int = 250  # HTTP/2 (http2.maxConcurrentStreams)
 
 
 class ConnectionSet:

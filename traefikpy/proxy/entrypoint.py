@@ -21,6 +21,7 @@ from typing import Final
 
 from traefikpy.config.static_entrypoints import parse_address
 from traefikpy.proxy.forwarded import ForwardedPolicy
+from traefikpy.proxy.h2server import H2Connection, H2CSniffer
 from traefikpy.proxy.http import Handler
 from traefikpy.proxy.ipcheck import IPChecker
 from traefikpy.proxy.server import ConnectionSet, H1Connection, ProxyProtocolPolicy, ServerConfig
@@ -66,6 +67,7 @@ class EntryPointSettings:
     denied_encodings: frozenset[bytes] = field(default_factory=frozenset)
     ssl_context: ssl.SSLContext | None = None  # TLS termination (the TLS layer sets it)
     hostname: str | None = None  # X-Forwarded-Server; default: this machine's name
+    max_concurrent_streams: int = 250  # http2.maxConcurrentStreams
 
     def server_config(self) -> ServerConfig:
         pp = None
@@ -92,6 +94,7 @@ class EntryPointSettings:
             sanitize_path=self.sanitize_path,
             encode_query_semicolons=self.encode_query_semicolons,
             denied_encodings=self.denied_encodings,
+            max_concurrent_streams=self.max_concurrent_streams,
         )
 
 
@@ -117,7 +120,7 @@ class EntryPointServer:
         """Replace the root handler, for open connections too (their next request uses it)."""
         self.app = app
         for conn in self.connections.conns:
-            if isinstance(conn, H1Connection):
+            if isinstance(conn, (H1Connection, H2Connection)):
                 conn.app = app
 
     async def start(self) -> None:
@@ -136,7 +139,10 @@ class EntryPointServer:
         log.debug("entry point %s listening on %s", self.settings.name, self.addresses)
 
     def _protocol(self) -> H1Connection:
-        return H1Connection(self.app, self.config, self.connections)
+        # Plain HTTP/1.1, or h2c when the client opens with the HTTP/2 preface (as Traefik).
+        if self.settings.ssl_context is not None:
+            return H1Connection(self.app, self.config, self.connections)
+        return H2CSniffer(self.app, self.config, self.connections)
 
     @property
     def sockets(self) -> Sequence[socket.socket]:

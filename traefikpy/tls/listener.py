@@ -24,6 +24,7 @@ from typing import Final
 
 from traefikpy.proxy import proxyproto
 from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings, split_address
+from traefikpy.proxy.h2server import ALPNSelector, H2Connection
 from traefikpy.proxy.http import Exchange, Handler
 from traefikpy.proxy.server import ConnectionSet, H1Connection, ServerConfig
 from traefikpy.tls.clienthello import MAX_HELLO, NEED_MORE, Hello, read_client_hello
@@ -143,6 +144,7 @@ class TLSEntryPoint(EntryPointServer):
             await loop.connect_accepted_socket(self._protocol, conn)
             return
         factory: Callable[[], H1Connection] = self._tls_protocol
+        h2_factory = functools.partial(H2Connection, self.app, self.tls_config, self.connections)
         if header is not None:
             # TLS after a PROXY header: drop the header from the socket, keep its address.
             _consume(conn, header.consumed)
@@ -150,6 +152,7 @@ class TLSEntryPoint(EntryPointServer):
             trusted = policy is not None and isinstance(peer, tuple) and policy.trusts(str(peer[0]))
             client = (header.src_ip, header.src_port) if trusted and not header.local else None
             factory = functools.partial(_ProxiedConnection, self.app, self.proxied_tls_config, self.connections, client)
+            h2_factory = functools.partial(H2Connection, self.app, self.proxied_tls_config, self.connections, client)
         local = conn.getsockname()
         local_ip = str(local[0]).split("%", 1)[0] if isinstance(local, tuple) else ""
         ctx = self.manager.acme_tls_context(hello.server_name) if ACME_TLS_ALPN in hello.alpn else None
@@ -160,7 +163,9 @@ class TLSEntryPoint(EntryPointServer):
                       self.settings.name, hello.server_name)
             conn.close()
             return
-        await loop.connect_accepted_socket(factory, conn, ssl=ctx, ssl_handshake_timeout=PEEK_TIMEOUT)
+        # ALPN decides once the handshake is done: h2 -> H2Connection, else HTTP/1.1.
+        await loop.connect_accepted_socket(functools.partial(ALPNSelector, factory, h2_factory), conn, ssl=ctx,
+                                           ssl_handshake_timeout=PEEK_TIMEOUT)
 
     def _tls_protocol(self) -> H1Connection:
         return H1Connection(self.app, self.tls_config, self.connections)

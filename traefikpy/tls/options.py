@@ -77,7 +77,7 @@ CLIENT_AUTH: Final = {
     "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
 }
 
-SERVED_ALPN: Final = ("http/1.1",)
+SERVED_ALPN: Final = ("h2", "http/1.1")
 """ALPN protocols this data plane speaks; others named by an option set are not offered."""
 
 

@@ -1,0 +1,409 @@
+"""The HTTP/2 downstream server with real clients: httpx (h2 over TLS ALPN, h2c prior knowledge),
+the ``h2`` library driven by hand for what httpx does not expose (trailers, refused streams,
+GOAWAY), raw bytes for malformed frames, and ``h2load``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import shutil
+import ssl
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import httpx
+import pytest
+import trustme
+
+from tests.harness import lb, running_app
+from tests.proxy.backends import Backend
+from tests.proxy.conftest import StartProxy
+from tests.tls.conftest import pem_pair
+
+MB5 = 5 * 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def tls_config(backend: Backend, ca: trustme.CA) -> dict[str, Any]:
+    return {
+        "http": {
+            "routers": {"secure": {"rule": "PathPrefix(`/`)", "service": "echo", "tls": {}},
+                        "plain": {"rule": "PathPrefix(`/`)", "service": "echo"}},
+            "services": {"echo": lb(backend.url)},
+        },
+        "tls": {"certificates": [pem_pair(ca, "a.test")]},
+    }
+
+
+def verify_ctx(ca: trustme.CA) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ca.configure_trust(ctx)
+    return ctx
+
+
+class RawH2:
+    """An HTTP/2 client on the ``h2`` library, for what httpx does not expose."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True, header_encoding=None))
+        self.events: list[h2.events.Event] = []
+        self.closed = False
+
+    @classmethod
+    async def open(cls, port: int) -> RawH2:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        self = cls(reader, writer)
+        self.conn.initiate_connection()
+        self.flush()
+        return self
+
+    def flush(self) -> None:
+        data = self.conn.data_to_send()
+        if data:
+            self.writer.write(data)
+
+    def request(self, path: str, method: str = "GET", extra: list[tuple[bytes, bytes]] | None = None,
+                end: bool = True) -> int:
+        sid: int = self.conn.get_next_available_stream_id()
+        headers = [(b":method", method.encode()), (b":path", path.encode()), (b":scheme", b"http"),
+                   (b":authority", b"h2.test"), *(extra or [])]
+        self.conn.send_headers(sid, headers, end_stream=end)
+        self.flush()
+        return sid
+
+    async def pump(self, until: Any, timeout: float = 5.0) -> None:
+        """Read frames until ``until(self)`` is true."""
+        async with asyncio.timeout(timeout):
+            while not until(self):
+                data = await self.reader.read(65536)
+                if not data:
+                    self.closed = True
+                    if until(self):
+                        return
+                    raise ConnectionError("server closed the connection")
+                for event in self.conn.receive_data(data):
+                    self.events.append(event)
+                    if isinstance(event, h2.events.DataReceived) and event.stream_id:
+                        self.conn.acknowledge_received_data(event.flow_controlled_length or 0, event.stream_id)
+                self.flush()
+
+    def ended(self, sid: int) -> bool:
+        return any(isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset)) and e.stream_id == sid
+                   for e in self.events)
+
+    def of(self, sid: int, kind: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind) and getattr(e, "stream_id", None) == sid]
+
+    def status(self, sid: int) -> int:
+        head = self.of(sid, h2.events.ResponseReceived)[0]
+        return int(dict(head.headers)[b":status"])
+
+    def body(self, sid: int) -> bytes:
+        return b"".join(e.data for e in self.of(sid, h2.events.DataReceived))
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(ConnectionError, ssl.SSLError):
+            await self.writer.wait_closed()
+
+
+@pytest.fixture
+async def raw_clients() -> AsyncIterator[list[RawH2]]:
+    clients: list[RawH2] = []
+    yield clients
+    for client in clients:
+        await client.close()
+
+
+# -- TLS + ALPN ----------------------------------------------------------------------------------
+
+async def test_h2_over_tls_alpn_and_http11_still_served(backend: Backend, ca: trustme.CA) -> None:
+    async with running_app(tls_config(backend, ca)) as rt:
+        base = f"https://a.test:{rt.app.port('web')}"
+        transport = httpx.AsyncHTTPTransport(http2=True, verify=verify_ctx(ca))
+        async with httpx.AsyncClient(transport=transport, base_url=base) as client:
+            # httpx resolves a.test itself: map it to loopback through the request URL instead.
+            url = f"https://127.0.0.1:{rt.app.port('web')}/echo?q=1"
+            ext = {"sni_hostname": "a.test"}
+            answer = await client.get(url, headers={"host": "a.test"}, extensions=ext)
+            assert answer.http_version == "HTTP/2" and answer.status_code == 200
+            seen = backend.requests[-1]
+            assert seen.target == "/echo?q=1"
+            assert seen.header("X-Forwarded-Proto") == "https"
+            assert seen.header("Host") == "a.test"
+            assert seen.header("X-Forwarded-Port") == "443"
+            assert answer.headers["content-type"] == "application/json"
+            assert "date" in answer.headers
+        h1 = httpx.AsyncHTTPTransport(http2=False, verify=verify_ctx(ca))
+        async with httpx.AsyncClient(transport=h1) as client:
+            answer = await client.get(f"https://127.0.0.1:{rt.app.port('web')}/echo",
+                                      headers={"host": "a.test"}, extensions={"sni_hostname": "a.test"})
+            assert answer.http_version == "HTTP/1.1" and answer.status_code == 200
+
+
+async def test_h2_tls_large_bodies_both_ways(backend: Backend, ca: trustme.CA) -> None:
+    async with running_app(tls_config(backend, ca)) as rt:
+        url = f"https://127.0.0.1:{rt.app.port('web')}"
+        ext = {"sni_hostname": "a.test"}
+        payload = bytes(range(256)) * (MB5 // 256)
+        async with httpx.AsyncClient(http2=True, verify=verify_ctx(ca), timeout=30) as client:
+            up = await client.post(url + "/upload", content=payload, headers={"host": "a.test"}, extensions=ext)
+            assert up.http_version == "HTTP/2" and up.status_code == 200
+            assert up.json() == {"size": MB5, "sha256": hashlib.sha256(payload).hexdigest()}
+            down = await client.get(url + f"/bytes?size={MB5}", headers={"host": "a.test"}, extensions=ext)
+            assert down.status_code == 200 and down.headers["content-length"] == str(MB5)
+            assert hashlib.sha256(down.content).digest() == hashlib.sha256(b"x" * MB5).digest()
+
+
+# -- h2c -----------------------------------------------------------------------------------------
+
+async def test_h2c_prior_knowledge(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        answer = await client.get(f"http://127.0.0.1:{proxy.port}/echo", headers={"x-one": "1"})
+        assert answer.http_version == "HTTP/2" and answer.status_code == 200
+        seen = backend.requests[-1]
+        assert seen.header("x-one") == "1" and seen.header("X-Forwarded-Proto") == "http"
+        assert seen.header("Host") == f"127.0.0.1:{proxy.port}"
+        # HTTP/1.1 on the same port keeps working
+    async with httpx.AsyncClient() as client:
+        answer = await client.get(f"http://127.0.0.1:{proxy.port}/echo")
+        assert answer.http_version == "HTTP/1.1" and answer.status_code == 200
+
+
+async def test_h2c_head_cookies_and_untrusted_forwarded_headers(
+    backend: Backend, start_proxy: StartProxy, raw_clients: list[RawH2]
+) -> None:
+    proxy = await start_proxy()
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    sid = client.request("/echo", extra=[(b"cookie", b"a=1"), (b"cookie", b"b=2"),
+                                         (b"x-forwarded-for", b"6.6.6.6"), (b"x-real-ip", b"6.6.6.6")])
+    await client.pump(lambda c: c.ended(sid))
+    assert client.status(sid) == 200
+    seen = backend.requests[-1]
+    assert seen.header_values("cookie") == ["a=1; b=2"]  # RFC 9113 8.2.3
+    assert seen.header("X-Real-Ip") == "127.0.0.1"
+    assert seen.header("X-Forwarded-For") == "127.0.0.1"
+    head = client.request("/bytes?size=1000", method="HEAD")
+    await client.pump(lambda c: c.ended(head))
+    assert client.status(head) == 200
+    assert dict(client.of(head, h2.events.ResponseReceived)[0].headers)[b"content-length"] == b"1000"
+    assert client.body(head) == b""
+
+
+async def test_h2c_hop_by_hop_response_headers_stripped(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        answer = await client.get(f"http://127.0.0.1:{proxy.port}/hop")
+        # httpx's h2 would fail the stream on a connection-specific header (RFC 9113 8.2.2)
+        assert answer.status_code == 200 and answer.text == "ok"
+        assert "keep-alive" not in answer.headers and "connection" not in answer.headers
+        assert answer.headers["x-kept"] == "yes"
+
+
+async def test_trailers_both_ways(backend: Backend, start_proxy: StartProxy, raw_clients: list[RawH2]) -> None:
+    proxy = await start_proxy()
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    # response trailers from an HTTP/1.1 chunked backend
+    sid = client.request("/trailers", extra=[(b"te", b"trailers")])
+    await client.pump(lambda c: c.ended(sid))
+    assert client.body(sid) == b"hello trailer world"
+    trailers = dict(client.of(sid, h2.events.TrailersReceived)[0].headers)
+    assert trailers[b"x-checksum"] == hashlib.sha256(b"hello trailer world").hexdigest().encode()
+    assert trailers[b"x-count"] == b"3"
+    # request trailers reach the backend (as HTTP/1.1 chunked trailers)
+    up = client.request("/echo", method="POST", end=False)
+    client.conn.send_data(up, b"part one, ")
+    client.conn.send_data(up, b"part two")
+    client.conn.send_headers(up, [(b"x-digest", b"abc123")], end_stream=True)
+    client.flush()
+    await client.pump(lambda c: c.ended(up))
+    assert client.status(up) == 200
+    echoed = json.loads(client.body(up))
+    assert echoed["body"] == "part one, part two"
+    assert ["x-digest", "abc123"] in echoed["trailers"]
+
+
+# -- concurrency ---------------------------------------------------------------------------------
+
+async def test_max_concurrent_streams_queues_httpx(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(max_concurrent_streams=4)
+    limits = httpx.Limits(max_connections=1)
+    async with httpx.AsyncClient(http1=False, http2=True, limits=limits, timeout=20) as client:
+        await client.get(f"http://127.0.0.1:{proxy.port}/echo")  # learn the server's SETTINGS
+        started = time.monotonic()
+        answers = await asyncio.gather(
+            *(client.get(f"http://127.0.0.1:{proxy.port}/delay?ms=200&i={i}") for i in range(16)))
+        elapsed = time.monotonic() - started
+    assert [a.status_code for a in answers] == [200] * 16
+    assert {a.http_version for a in answers} == {"HTTP/2"}
+    # 16 requests, 4 at a time, 200 ms each: at least four rounds; all on one connection
+    assert elapsed >= 0.75
+    assert proxy.open_connections <= 1
+
+
+async def test_many_concurrent_streams_one_connection(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    async with httpx.AsyncClient(http1=False, http2=True, timeout=20) as client:
+        answers = await asyncio.gather(*(client.get(f"http://127.0.0.1:{proxy.port}/echo?i={i}") for i in range(200)))
+    assert [a.status_code for a in answers] == [200] * 200
+    targets = sorted(json.loads(a.content)["target"] for a in answers)
+    assert targets == sorted(f"/echo?i={i}" for i in range(200))
+
+
+async def test_streams_over_the_limit_are_refused_alone(
+    backend: Backend, start_proxy: StartProxy, raw_clients: list[RawH2]
+) -> None:
+    proxy = await start_proxy(max_concurrent_streams=2)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    # A client ignoring SETTINGS_MAX_CONCURRENT_STREAMS: three streams at once.
+    client.conn.update_settings({})
+    client.conn.remote_settings.max_concurrent_streams = 100  # ignore what the server said
+    sids = [client.request(f"/delay?ms=300&i={i}") for i in range(3)]
+    await client.pump(lambda c: all(c.ended(s) for s in sids))
+    resets = client.of(sids[2], h2.events.StreamReset)
+    assert resets and resets[0].error_code == 7  # REFUSED_STREAM
+    assert client.status(sids[0]) == 200 and client.status(sids[1]) == 200
+    later = client.request("/echo")  # the connection is still usable
+    await client.pump(lambda c: c.ended(later))
+    assert client.status(later) == 200
+
+
+# -- errors and lifecycle ------------------------------------------------------------------------
+
+async def test_malformed_frame_is_a_connection_error(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    # preface, empty SETTINGS, then a DATA frame on stream 0 (PROTOCOL_ERROR, RFC 9113 6.1)
+    writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+                 + b"\x00\x00\x03\x00\x00\x00\x00\x00\x00abc")
+    got = b""
+    async with asyncio.timeout(5):
+        while chunk := await reader.read(65536):
+            got += chunk
+    writer.close()
+    # a GOAWAY frame (type 7) with PROTOCOL_ERROR (1) came before the close
+    pos = 0
+    codes = []
+    while pos + 9 <= len(got):
+        length = int.from_bytes(got[pos:pos + 3], "big")
+        if got[pos + 3] == 7:
+            codes.append(int.from_bytes(got[pos + 13:pos + 17], "big"))
+        pos += 9 + length
+    assert codes == [1]
+    async with httpx.AsyncClient(http1=False, http2=True) as client:  # the server is fine
+        assert (await client.get(f"http://127.0.0.1:{proxy.port}/echo")).status_code == 200
+
+
+async def test_garbage_after_preface_never_crashes(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    for junk in (b"\xff" * 64, b"\x00\x00\x10\x01\x05\x00\x00\x00\x01" + b"\xfe" * 16, b"\x00\x00\x04\x09\x04\x00\x00\x00\x01abcd"):
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + junk)
+        async with asyncio.timeout(5):
+            while await reader.read(65536):
+                pass
+        writer.close()
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        assert (await client.get(f"http://127.0.0.1:{proxy.port}/echo")).status_code == 200
+
+
+async def test_handler_failure_after_head_resets_the_stream(start_proxy: StartProxy, raw_clients: list[RawH2]) -> None:
+    async def app(ex: Any) -> None:
+        if ex.path == "/boom":
+            await ex.send_head(200, [(b"content-type", b"text/plain")])
+            await ex.send_body(b"partial")
+            raise RuntimeError("handler broke")
+        if ex.path == "/early":
+            raise RuntimeError("before head")
+        await ex.respond(200, b"fine")
+
+    proxy = await start_proxy(app=app)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    boom = client.request("/boom")
+    early = client.request("/early")
+    fine = client.request("/fine")
+    await client.pump(lambda c: c.ended(boom) and c.ended(early) and c.ended(fine))
+    assert client.of(boom, h2.events.StreamReset)[0].error_code == 2  # INTERNAL_ERROR
+    assert client.status(early) == 500
+    assert client.status(fine) == 200 and client.body(fine) == b"fine"
+
+
+@pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp (nghttp2-client) not installed")
+async def test_graceful_shutdown_finishes_streams_in_flight(backend: Backend, start_proxy: StartProxy) -> None:
+    # nghttp, a client that keeps reading the streams a GOAWAY lets finish (the h2 library moves
+    # its connection to CLOSED on GOAWAY, so httpx cannot show this).
+    proxy = await start_proxy()
+    proc = await asyncio.create_subprocess_exec(
+        "nghttp", "-nv", "-t", "10", f"http://127.0.0.1:{proxy.port}/delay?ms=600",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    await asyncio.sleep(0.3)
+    assert proxy.open_connections == 1
+    started = time.monotonic()
+    await asyncio.wait_for(proxy.stop(grace=5), 10)
+    waited = time.monotonic() - started
+    async with asyncio.timeout(10):
+        out, _ = await proc.communicate()
+    text = out.decode()
+    assert proc.returncode == 0, text
+    assert "recv GOAWAY frame" in text and "error_code=NO_ERROR(0x00)" in text, text
+    assert ":status: 200" in text, text
+    assert text.index("recv GOAWAY frame") < text.index(":status: 200")  # GOAWAY first, then the answer
+    assert 0.1 < waited < 3 and proxy.open_connections == 0
+
+
+async def test_idle_connection_closed_after_idle_timeout(backend: Backend, start_proxy: StartProxy,
+                                                         raw_clients: list[RawH2]) -> None:
+    proxy = await start_proxy(idle_timeout=0.3)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    sid = client.request("/echo")
+    await client.pump(lambda c: c.ended(sid))
+    started = time.monotonic()
+    await client.pump(lambda c: c.closed, timeout=5)
+    assert time.monotonic() - started < 3
+    assert any(isinstance(e, h2.events.ConnectionTerminated) for e in client.events)
+
+
+async def test_max_concurrent_streams_from_static_config(backend: Backend) -> None:
+    cfg = {"http": {"routers": {"r": {"rule": "PathPrefix(`/`)", "service": "s"}},
+                    "services": {"s": lb(backend.url)}}}
+    async with running_app(cfg, flags=["--entryPoints.web.http2.maxConcurrentStreams=7"]) as rt:
+        client = await RawH2.open(rt.app.port("web"))
+        try:
+            sid = client.request("/echo")
+            await client.pump(lambda c: c.ended(sid))
+            assert client.conn.remote_settings.max_concurrent_streams == 7
+            assert client.status(sid) == 200
+        finally:
+            await client.close()
+
+
+@pytest.mark.skipif(shutil.which("h2load") is None, reason="h2load (nghttp2-client) not installed")
+async def test_h2load_smoke(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy()
+    proc = await asyncio.create_subprocess_exec(
+        "h2load", "-n", "400", "-c", "4", "-m", "10", f"http://127.0.0.1:{proxy.port}/echo",
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    async with asyncio.timeout(60):
+        out, _ = await proc.communicate()
+    text = out.decode()
+    assert "400 succeeded, 0 failed, 0 errored" in text, text
+    assert "status codes: 400 2xx" in text, text
