@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import stat
+import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -136,6 +138,29 @@ async def test_rfc2136_finds_the_zone_from_a_deep_name(bind: Bind) -> None:
     assert bind.txt(fqdn) == [value]
     await provider.cleanup("a.b.c.example.test", fqdn, value)
     assert bind.txt(fqdn) == []
+
+
+async def test_rfc2136_follows_a_delegating_cname(bind: Bind, tmp_path: Path) -> None:
+    """_acme-challenge.alias CNAME → _acme-challenge.target: the TXT goes to the target (lego's
+    CNAME support), and the propagation check of the original name sees it through the CNAME."""
+    nsupdate = subprocess.run(
+        ["nsupdate", "-y", f"hmac-sha256:{bind.key_name}:{bind.key_secret}"],
+        input=f"server 127.0.0.1 {bind.port}\nupdate add _acme-challenge.alias.example.test. 60 CNAME "
+              "_acme-challenge.target.example.test.\nsend\n",
+        capture_output=True, text=True, timeout=10)
+    assert nsupdate.returncode == 0, nsupdate.stderr
+    provider = dns_provider("rfc2136", bind.env())
+    fqdn, value = challenge_record("alias.example.test", "cname")
+    await provider.present("alias.example.test", fqdn, value)
+    assert bind.txt("_acme-challenge.target.example.test.") == [value]
+    await wait_propagation(fqdn, value, [bind.address], timeout=2, interval=0.1)
+    await provider.cleanup("alias.example.test", fqdn, value)
+    assert bind.txt("_acme-challenge.target.example.test.") == []
+    no_follow = dns_provider("rfc2136", bind.env(LEGO_DISABLE_CNAME_SUPPORT="true"))
+    await no_follow.present("alias.example.test", fqdn, value)  # BIND ignores a TXT next to a CNAME (RFC 2136 §3.4.2.2)
+    assert bind.txt("_acme-challenge.target.example.test.") == []
+    with pytest.raises(TimeoutError):
+        await wait_propagation(fqdn, value, [bind.address], timeout=0.3, interval=0.1)
 
 
 async def test_rfc2136_wrong_secret_unknown_key_and_no_rights_are_clear_errors(bind: Bind) -> None:
@@ -368,3 +393,46 @@ async def test_httpreq_raw_mode_auth_and_errors(webhook: tuple[Webhook, str]) ->
     with pytest.raises(DNSChallengeError, match=r"httpreq: POST http://127\.0\.0\.1:\d+/present: .*Connect"):
         await closed.present(DOMAIN, *record("a"))
 
+
+
+# --- a real CA validating through this BIND -------------------------------------------------------
+
+
+@pytest.mark.skipif(shutil.which("pebble") is None, reason="Debian's pebble is not installed")
+async def test_pebble_validates_apex_and_wildcard_through_bind(bind: Bind) -> None:
+    """pebble (-dnsserver = this BIND) issues example.test + *.example.test over DNS-01 with the
+    rfc2136 provider: both values of the shared name are published at once, as the CA expects."""
+    from acme import challenges, client, crypto_util, messages
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+    from josepy import JWKRSA
+
+    from tests.acme.pebble import Pebble
+
+    peb = Pebble.start(dns_server=bind.address)
+    try:
+        account = JWKRSA(key=rsa.generate_private_key(65537, 2048))
+        net = client.ClientNetwork(account, user_agent="traefikpy-test", verify_ssl=str(peb.ca_file))
+        acme = client.ClientV2(await asyncio.to_thread(client.ClientV2.get_directory, peb.directory, net), net)
+        await asyncio.to_thread(acme.new_account, messages.NewRegistration.from_data(terms_of_service_agreed=True))
+        key_pem = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        order = await asyncio.to_thread(acme.new_order, crypto_util.make_csr(key_pem, ["example.test", "*.example.test"]))
+        provider = dns_provider("rfc2136", bind.env())
+        solved = []
+        for authz in order.authorizations:
+            chall = next(c for c in authz.body.challenges if isinstance(c.chall, challenges.DNS01))
+            domain, key_auth = authz.body.identifier.value, chall.chall.key_authorization(account)
+            fqdn, value = await present_challenge(provider, domain, chall.chall.encode("token"), key_auth)
+            await wait_propagation(fqdn, value, [bind.address], provider.propagation_timeout, provider.polling_interval)
+            solved.append((domain, chall, key_auth))
+        assert len(bind.txt("_acme-challenge.example.test.")) == 2
+        for _, chall, _ in solved:
+            await asyncio.to_thread(acme.answer_challenge, chall, chall.response(account))
+        final = await asyncio.to_thread(acme.poll_and_finalize, order)
+        assert final.fullchain_pem.count("BEGIN CERTIFICATE") >= 2
+        for domain, chall, key_auth in solved:
+            await cleanup_challenge(provider, domain, chall.chall.encode("token"), key_auth)
+        assert bind.txt("_acme-challenge.example.test.") == []
+    finally:
+        peb.stop()

@@ -26,7 +26,7 @@ import socket
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import dns.asyncquery
 import dns.exception
@@ -36,6 +36,7 @@ import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.ANY.TXT
 
 from traefikpy.config.base import parse_duration
@@ -53,6 +54,7 @@ __all__ = [
     "cleanup_challenge",
     "dns_provider",
     "find_zone",
+    "follow_cname",
     "parse_nameserver",
     "present_challenge",
     "query",
@@ -67,6 +69,7 @@ DEFAULT_POLLING_INTERVAL = 2.0
 DEFAULT_TTL = 120
 
 PROVIDERS = ("exec", "httpreq", "rfc2136")
+MAX_CNAME_HOPS = 50  # lego's maxCNAMEFollow
 
 
 class DNSChallengeError(RuntimeError):
@@ -251,15 +254,50 @@ async def query(name: str, rdtype: str, nameserver: str, timeout: float = 5.0, r
     return response
 
 
+def _cname_target(response: dns.message.Message, owner: dns.name.Name) -> dns.name.Name | None:
+    for rrset in response.answer:
+        if rrset.name == owner and rrset.rdtype == dns.rdatatype.CNAME:
+            return cast(dns.rdtypes.ANY.CNAME.CNAME, next(iter(rrset))).target
+    return None
+
+
 def txt_values(response: dns.message.Message, fqdn: str) -> list[str]:
-    """The TXT strings (each record's strings joined) served for ``fqdn`` in ``response``."""
+    """The TXT strings (each record's strings joined) served for ``fqdn`` in ``response``,
+    following a CNAME chain inside the answer (a delegated ``_acme-challenge`` name)."""
     owner = dns.name.from_text(fqdn)
+    for _ in range(MAX_CNAME_HOPS):
+        target = _cname_target(response, owner)
+        if target is None:
+            break
+        owner = target
     values: list[str] = []
     for rrset in response.answer:
         if rrset.name == owner and rrset.rdtype == dns.rdatatype.TXT:
             for rdata in rrset:
                 values.append(b"".join(rdata.strings).decode(errors="replace"))
     return values
+
+
+async def follow_cname(fqdn: str, nameservers: list[str], timeout: float = 10.0) -> str:
+    """The name a CNAME chain starting at ``fqdn`` ends on, as ``nameservers`` answer it (lego's
+    "effective FQDN": ``_acme-challenge.example.com`` may be delegated to another zone).  Names
+    without a CNAME, or that cannot be queried, are returned unchanged."""
+    name = dns.name.from_text(fqdn)
+    for _ in range(MAX_CNAME_HOPS):
+        response: dns.message.Message | None = None
+        for server in nameservers:
+            try:
+                response = await query(name.to_text(), "CNAME", server, timeout)
+                break
+            except (OSError, dns.exception.DNSException, DNSChallengeError):
+                continue
+        if response is None or response.rcode() != dns.rcode.NOERROR:
+            break
+        target = _cname_target(response, name)
+        if target is None:
+            break
+        name = target
+    return str(name.to_text())
 
 
 def txt_rdata(value: str) -> dns.rdtypes.ANY.TXT.TXT:

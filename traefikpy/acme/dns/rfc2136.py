@@ -18,6 +18,8 @@ Variables (lego's names; each may also be given as ``<NAME>_FILE`` holding the v
 ``RFC2136_DNS_TIMEOUT``         timeout of one DNS exchange (10s)
 =============================== =========================================================
 
+A CNAME at the record's name (``_acme-challenge.example.com`` delegated elsewhere) is followed
+on the nameserver, like lego's CNAME support (``LEGO_DISABLE_CNAME_SUPPORT=true`` turns it off).
 The zone is found like lego does, by asking the nameserver for the SOA of the record's name and
 then of each parent.  ``present`` adds the value to the TXT RRset (other values stay, so the apex
 and wildcard challenges of one order, which share a name, can be published together);
@@ -48,6 +50,7 @@ from traefikpy.acme.dns import (
     Env,
     describe,
     find_zone,
+    follow_cname,
     parse_nameserver,
     resolve_ip,
     txt_rdata,
@@ -117,6 +120,7 @@ class RFC2136Provider:
         polling_interval: float = DEFAULT_POLLING_INTERVAL,
         sequence_interval: float = DEFAULT_PROPAGATION_TIMEOUT,
         dns_timeout: float = 10.0,
+        follow_cnames: bool = True,
     ) -> None:
         host, port = parse_nameserver(nameserver)
         self.nameserver = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
@@ -138,6 +142,7 @@ class RFC2136Provider:
         self.polling_interval = polling_interval
         self.sequence_interval = sequence_interval
         self.dns_timeout = dns_timeout
+        self.follow_cnames = follow_cnames
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> RFC2136Provider:
@@ -159,6 +164,7 @@ class RFC2136Provider:
             polling_interval=env.seconds("RFC2136_POLLING_INTERVAL", DEFAULT_POLLING_INTERVAL),
             sequence_interval=env.seconds("RFC2136_SEQUENCE_INTERVAL", DEFAULT_PROPAGATION_TIMEOUT),
             dns_timeout=env.seconds("RFC2136_DNS_TIMEOUT", 10.0),
+            follow_cnames=environ.get("LEGO_DISABLE_CNAME_SUPPORT", "").lower() not in ("1", "true", "yes"),
         )
 
     def __repr__(self) -> str:
@@ -179,6 +185,8 @@ class RFC2136Provider:
 
     async def _change(self, action: str, fqdn: str, value: str) -> None:
         fqdn = fqdn if fqdn.endswith(".") else fqdn + "."
+        if self.follow_cnames:
+            fqdn = await follow_cname(fqdn, [self.nameserver], self.dns_timeout)
         zone = await find_zone(fqdn, [self.nameserver], self.dns_timeout)
         update = dns.update.UpdateMessage(
             zone, keyring=self.keyring, keyname=self.keyname, keyalgorithm=self.algorithm
