@@ -102,6 +102,7 @@ class KubernetesIngressProvider:
         request_timeout: float = 10.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
+        service_account_dir: str = "/var/run/secrets/kubernetes.io/serviceaccount",
     ) -> None:
         self.settings = settings or Settings()
         self.name = name
@@ -118,6 +119,7 @@ class KubernetesIngressProvider:
         self.request_timeout = request_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        self.service_account_dir = service_account_dir
         self.cluster = Cluster()
         self._dirty = asyncio.Event()
         # Figures for tests and logs.
@@ -137,7 +139,8 @@ class KubernetesIngressProvider:
         if os.environ.get("KUBERNETES_SERVICE_HOST") and os.environ.get("KUBERNETES_SERVICE_PORT"):
             log.info("creating in-cluster client%s", f" with endpoint {self.endpoint}" if self.endpoint else "")
             load_incluster: Any = k8s_config.load_incluster_config  # untyped
-            load_incluster(client_configuration=cfg)
+            load_incluster(client_configuration=cfg, token_filename=self.service_account_dir + "/token",
+                           cert_filename=self.service_account_dir + "/ca.crt")
             if self.endpoint:
                 cfg.host = self.endpoint
         elif os.environ.get("KUBECONFIG"):

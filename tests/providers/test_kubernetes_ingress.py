@@ -391,3 +391,41 @@ async def test_token_from_file_and_throttle(tmp_path: Any) -> None:
             took = time.monotonic() - start
             assert app.reloads - reloads <= 3, app.reloads - reloads  # coalesced, not 10 reloads
             print(f"10 changes in {took * 1000:.0f} ms applied in {app.reloads - reloads} reload(s)")
+
+
+async def test_kubeconfig_is_used_when_set(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with fake_api() as fake, backends("127.0.0.1") as (b1,):
+        web_service(fake, b1)
+        fake.apply("ingresses", simple_ingress("site", "a.test"))
+        kubeconfig = tmp_path / "config"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
+            "clusters": [{"name": "fake", "cluster": {"server": fake.url}}],
+            "users": [{"name": "me", "user": {"token": TOKEN}}],
+            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "me"}}]}))
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        provider = KubernetesIngressProvider(backoff_initial=0.05)  # no endpoint: $KUBECONFIG decides
+        async with running([provider]) as (app, session):
+            await until(status_is(app, session, "a.test", 200))
+
+
+def test_endpoint_required_outside_a_cluster() -> None:
+    with pytest.raises(ValueError, match="endpoint is required"):
+        asyncio.run(KubernetesIngressProvider().configuration())
+
+
+async def test_in_cluster_service_account(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a pod: the service account token is sent; ``endpoint`` overrides the API address."""
+    (tmp_path / "token").write_text(TOKEN)
+    (tmp_path / "ca.crt").write_bytes(trustme.CA().cert_pem.bytes())
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
+    async with fake_api() as fake, backends("127.0.0.1") as (b1,):
+        web_service(fake, b1)
+        fake.apply("ingresses", simple_ingress("site", "a.test"))
+        provider = KubernetesIngressProvider(endpoint=fake.url, service_account_dir=str(tmp_path),
+                                             backoff_initial=0.05)
+        cfg = await provider.configuration()
+        assert cfg.host == fake.url and cfg.ssl_ca_cert == str(tmp_path / "ca.crt")
+        async with running([provider]) as (app, session):
+            await until(status_is(app, session, "a.test", 200))
