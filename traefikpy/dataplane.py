@@ -11,7 +11,7 @@ from typing import Any
 from traefikpy.config.merge import Merged, provider_of, qualify
 from traefikpy.config.static import EntryPoint, StaticConfig
 from traefikpy.proxy.entrypoint import ENCODED_CHARACTERS, EntryPointSettings
-from traefikpy.proxy.forward import Forwarder
+from traefikpy.proxy.h2client import AnyForwarder, create_forwarder
 from traefikpy.proxy.http import Exchange
 from traefikpy.proxy.upstream import (
     DEFAULT_TRANSPORT,
@@ -68,6 +68,7 @@ def _transport(name: str, model: Any) -> Transport:
         dial_timeout=timeouts.dial_timeout,
         response_header_timeout=timeouts.response_header_timeout,
         idle_conn_timeout=timeouts.idle_conn_timeout,
+        disable_http2=bool(getattr(model, "disable_http2", False)),
     )
 
 
@@ -93,13 +94,14 @@ class Forwarding:
         upstreams = self.upstreams
         # One Forwarder per server (it caches the rendered request-head pieces); rebuilt when its
         # pool was retired by a serversTransport change.
-        forwarders: dict[tuple[str, bool], Forwarder] = {}
+        forwarders: dict[tuple[str, bool], AnyForwarder] = {}
 
         async def forward_to(ex: Exchange, server: Server) -> None:
             key = (server.url, server.preserve_path)
             forwarder = forwarders.get(key)
             if forwarder is None or forwarder.pool.retired:
-                forwarder = forwarders[key] = Forwarder.create(
+                # http: the HTTP/1.1 Forwarder; h2c and https (ALPN h2): traefikpy.proxy.h2client
+                forwarder = forwarders[key] = create_forwarder(
                     upstreams, server.url, transport, pass_host_header=pass_host,
                     preserve_path=server.preserve_path)
             await forwarder(ex)

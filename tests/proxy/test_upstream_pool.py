@@ -130,7 +130,8 @@ def test_server_url_parsing() -> None:
     assert url.raw_path == b"/base"
     assert ServerURL("http://10.0.0.1").origin == ("http", "10.0.0.1", 80)
     assert ServerURL("http://[::1]:81").origin == ("http", "::1", 81)
-    for bad in ("ftp://x", "http://", "h2c://x:80", "http://x:99999"):
+    assert ServerURL("h2c://grpc.internal").origin == ("h2c", "grpc.internal", 80)
+    for bad in ("ftp://x", "http://", "ws://x:80", "http://x:99999"):
         try:
             ServerURL(bad)
         except ValueError:

@@ -20,7 +20,7 @@ import ssl
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 from urllib.parse import urlsplit
 
 from traefikpy.proxy.errors import UpstreamConnectError, UpstreamConnectTimeout
@@ -50,6 +50,7 @@ class Transport:
     dial_timeout: float = 30.0
     response_header_timeout: float = 0.0
     idle_conn_timeout: float = 90.0
+    disable_http2: bool = False  # https servers: never offer h2 in ALPN (HTTP/2 client in h2client.py)
 
 
 Origin = tuple[str, str, int]
@@ -64,8 +65,8 @@ class ServerURL:
     def __init__(self, url: str) -> None:
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
-        if scheme not in ("http", "https"):
-            raise ValueError(f"unsupported server URL scheme in {url!r} (http and https are served)")
+        if scheme not in ("http", "https", "h2c"):
+            raise ValueError(f"unsupported server URL scheme in {url!r} (http, https and h2c are served)")
         if not parts.hostname:
             raise ValueError(f"server URL {url!r} has no host")
         self.url = url
@@ -75,7 +76,7 @@ class ServerURL:
             port = parts.port
         except ValueError:
             raise ValueError(f"invalid port in server URL {url!r}") from None
-        self.port = port if port is not None else (443 if scheme == "https" else 80)
+        self.port = port if port is not None else (443 if scheme == "https" else 80)  # h2c: 80
         self.raw_path = (parts.path or "").encode("latin-1")
         netloc = parts.netloc.rpartition("@")[2]
         self.authority = netloc.encode("latin-1")  # Host sent when passHostHeader is false
@@ -206,6 +207,14 @@ class Pool:
         return f"<Pool {self.key[0]} {scheme}://{host}:{port} idle={len(self.idle)} busy={self.busy}>"
 
 
+class Companion(Protocol):
+    """Pools of another protocol that live beside an :class:`Upstreams` (same transports)."""
+
+    def configure(self, transports: Mapping[str, Transport]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 class Upstreams:
     """All upstream pools, keyed by (serversTransport name, origin); lives as long as the app."""
 
@@ -215,6 +224,9 @@ class Upstreams:
         self.counters = UpstreamStats()
         self._ssl: dict[Transport, ssl.SSLContext] = {}
         self._sweeper: asyncio.TimerHandle | None = None
+        # Pools of other protocols kept beside these (HTTP/2: traefikpy.proxy.h2client.H2Upstreams),
+        # told about transport changes and shutdown.
+        self.companions: list[Companion] = []
         if transports:
             self.configure({t.name: t for t in transports})
 
@@ -228,6 +240,8 @@ class Upstreams:
                 del self.pools[key]
         self.transports = wanted
         self._ssl = {t: c for t, c in self._ssl.items() if wanted.get(t.name) == t}
+        for companion in self.companions:
+            companion.configure(wanted)
 
     def pool(self, server: ServerURL | str, transport: str = DEFAULT_TRANSPORT) -> Pool:
         """The pool for ``server`` through the named transport (created on first use)."""
@@ -286,6 +300,8 @@ class Upstreams:
         for pool in self.pools.values():
             pool.retire()
         self.pools.clear()
+        for companion in self.companions:
+            await companion.close()
 
     def __repr__(self) -> str:
         return f"<Upstreams pools={len(self.pools)} {self.stats()}>"
