@@ -19,10 +19,12 @@ from tests.conftest import free_port
 from traefikpy.acme.dns import (
     DNSChallengeError,
     DNSProvider,
+    authoritative_nameservers,
     challenge_record,
     cleanup_challenge,
     dns_provider,
     present_challenge,
+    system_nameservers,
     wait_propagation,
 )
 from traefikpy.acme.dns.exec import ExecProvider
@@ -257,6 +259,27 @@ async def test_wait_propagation_needs_every_nameserver(bind: Bind) -> None:
     with pytest.raises(TimeoutError, match=rf"not served by {dead}: "):
         await wait_propagation(fqdn, value, [bind.address, dead], timeout=0.8, interval=0.2)
     await provider.cleanup(DOMAIN, fqdn, value)
+
+
+async def test_authoritative_nameservers_of_the_zone(bind: Bind) -> None:
+    """lego checks propagation on the zone's own nameservers: NS ns1.example.test. → 127.0.0.1."""
+    fqdn, value = record("authoritative")
+    assert await authoritative_nameservers(fqdn, [bind.address]) == ["127.0.0.1:53"]
+    servers = await authoritative_nameservers(fqdn, [bind.address], port=bind.port)
+    assert servers == [bind.address]
+    provider = dns_provider("rfc2136", bind.env())
+    await provider.present(DOMAIN, fqdn, value)
+    await wait_propagation(fqdn, value, servers, timeout=2, interval=0.1)
+    await provider.cleanup(DOMAIN, fqdn, value)
+    with pytest.raises(DNSChallengeError, match="could not find the zone"):
+        await authoritative_nameservers("_acme-challenge.www.example.com.", [bind.address])
+
+
+def test_system_nameservers_reads_resolv_conf(tmp_path: Path) -> None:
+    conf = tmp_path / "resolv.conf"
+    conf.write_text("search example.test\nnameserver 192.0.2.1\nnameserver 2001:db8::1\n")
+    assert system_nameservers(str(conf)) == ["192.0.2.1:53", "[2001:db8::1]:53"]
+    assert system_nameservers(str(tmp_path / "missing")) == []
 
 
 # --- exec ---------------------------------------------------------------------------------------

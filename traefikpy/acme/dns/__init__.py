@@ -37,13 +37,16 @@ import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.NS
 import dns.rdtypes.ANY.TXT
+import dns.rdtypes.IN.A
 
 from traefikpy.config.base import parse_duration
 
 log = logging.getLogger("traefikpy.acme.dns")
 
 __all__ = [
+    "authoritative_nameservers",
     "DEFAULT_POLLING_INTERVAL",
     "DEFAULT_PROPAGATION_TIMEOUT",
     "DEFAULT_TTL",
@@ -371,19 +374,66 @@ async def wait_propagation(fqdn: str, value: str, nameservers: list[str], timeou
         await asyncio.sleep(min(interval, remaining))
 
 
-def system_nameservers() -> list[str]:
-    """The resolvers of ``/etc/resolv.conf`` as ``host:53`` (for when no resolvers are configured)."""
+def system_nameservers(resolv_conf: str = "/etc/resolv.conf") -> list[str]:
+    """The resolvers of ``resolv_conf`` as ``host:53`` (for when no resolvers are configured)."""
     import dns.resolver
 
     try:
-        resolver = dns.resolver.Resolver()
-    except dns.exception.DNSException:
+        resolver = dns.resolver.Resolver(filename=resolv_conf)
+    except (OSError, dns.exception.DNSException):
         return []
+    return [_address(str(server), 53) for server in resolver.nameservers]
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def authoritative_nameservers(fqdn: str, resolvers: list[str], timeout: float = 10.0, port: int = 53) -> list[str]:
+    """``ip:port`` of the nameservers of the zone holding ``fqdn``, looked up through ``resolvers``
+    (lego checks propagation on these): the zone's NS records, each resolved to its addresses
+    (glue from the answer when present)."""
+    zone = await find_zone(fqdn, resolvers, timeout)
+    response: dns.message.Message | None = None
+    last_error = ""
+    for server in resolvers:
+        try:
+            response = await query(zone, "NS", server, timeout)
+            break
+        except (OSError, dns.exception.DNSException, DNSChallengeError) as exc:
+            last_error = f"{server}: {describe(exc)}"
+    if response is None or response.rcode() != dns.rcode.NOERROR:
+        why = last_error or (dns.rcode.to_text(response.rcode()) if response is not None else "no answer")
+        raise DNSChallengeError(f"could not get the nameservers of {zone}: {why}")
+    targets = sorted({
+        cast(dns.rdtypes.ANY.NS.NS, rdata).target
+        for rrset in response.answer if rrset.rdtype == dns.rdatatype.NS
+        for rdata in rrset
+    })
+    glue: dict[dns.name.Name, list[str]] = {}
+    for rrset in response.additional:
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            glue.setdefault(rrset.name, []).extend(str(cast(dns.rdtypes.IN.A.A, rdata).address) for rdata in rrset)
     out: list[str] = []
-    for server in resolver.nameservers:
-        text = str(server)
-        out.append(f"[{text}]:53" if ":" in text else f"{text}:53")
-    return out
+    for target in targets:
+        addresses = glue.get(target, [])
+        if not addresses:
+            for rdtype in ("A", "AAAA"):
+                for server in resolvers:
+                    try:
+                        answer = await query(target.to_text(), rdtype, server, timeout)
+                    except (OSError, dns.exception.DNSException, DNSChallengeError):
+                        continue
+                    addresses.extend(
+                        str(cast(dns.rdtypes.IN.A.A, rdata).address)
+                        for rrset in answer.answer if rrset.rdtype == dns.rdatatype.from_text(rdtype)
+                        for rdata in rrset
+                    )
+                    break
+        out.extend(_address(address, port) for address in addresses)
+    if not out:
+        raise DNSChallengeError(f"could not resolve any nameserver of {zone} ({', '.join(t.to_text() for t in targets) or 'no NS records'})")
+    return list(dict.fromkeys(out))
 
 
 def describe(exc: BaseException) -> str:
