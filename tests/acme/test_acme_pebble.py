@@ -251,3 +251,39 @@ async def test_failed_order_backs_off(backend: Backend, tmp_path: Path) -> None:
     finally:
         p.stop()
 
+
+
+async def test_dns01_rfc2136_against_bind(backend: Backend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS-01 through the rfc2136 provider: BIND serves the zone, pebble resolves through it."""
+    from tests.acme.bind import Bind
+
+    with Bind.start() as bind:
+        p = Pebble.start(dns_server=bind.address)
+        try:
+            for key, value in bind.env().items():  # lego's variables, read from the environment like Traefik
+                monkeypatch.setenv(key, value)
+            storage = tmp_path / "acme.json"
+            cfg = static(p, storage, {"dnsChallenge": {"provider": "rfc2136", "resolvers": [bind.address]}})
+            host = "app.example.test"
+            config = dynamic(backend, host)
+            # a second router asks for a wildcard (only DNS-01 can) with the apex as SAN
+            config["http"]["routers"]["wild"] = {
+                "rule": "Host(`x.w.example.test`)", "entryPoints": ["websecure"], "service": "echo",
+                "tls": {"certResolver": "le", "domains": [{"main": "*.w.example.test", "sans": ["w.example.test"]}]}}
+            async with running(cfg, config) as app:
+                root = p.root_pem()
+                answer = await trusted_answer(p.tls_port, root, host=host)
+                assert answer.status == 200 and host in answer.names
+                wild = await trusted_answer(p.tls_port, root, host="x.w.example.test")
+                assert wild.status == 200 and "*.w.example.test" in wild.names and "w.example.test" in wild.names
+                resolver = app.acme.get("le")
+                assert resolver.orders == 2 and resolver.issued == 2
+                assert app.acme.challenges.http_answers == 0 and app.acme.challenges.alpn_answers == 0
+                # the challenge records were removed from the zone after validation
+                assert bind.txt(f"_acme-challenge.{host}.") == []
+                assert bind.txt("_acme-challenge.w.example.test.") == []
+            domains = [c["domain"] for c in stored(storage)["le"]["Certificates"]]
+            assert {"main": "*.w.example.test", "sans": ["w.example.test"]} in domains
+            assert {"main": host} in domains
+        finally:
+            p.stop()
