@@ -1,6 +1,10 @@
 """Runtime state in Traefik's JSON shapes (pure): what ``/api/rawdata``, ``/api/overview``, the
 element lists and details, and ``/api/entrypoints`` return.
 
+TCP and UDP elements of the configuration are listed like HTTP ones (configuration, ``usedBy``,
+``type``...) but always ``disabled`` with an error saying they are not served: traefikpy has no
+TCP/UDP data plane, and a dashboard must not show them as running.
+
 An element is its configuration in Traefik's camelCase form (``config.base.dump``, plus the
 defaults Traefik's decoder fills in for load balancers and health checks) and its runtime fields:
 ``status``, ``error`` (left out when empty), ``using`` (routers: effective entry points),
@@ -25,6 +29,11 @@ from traefikpy.runtime import ENABLED, ElementState
 Item = dict[str, Any]
 
 SECTIONS = ("http", "tcp", "udp")
+UNSUPPORTED = {
+    "tcp": "TCP routing is not implemented by traefikpy: this element is not served",
+    "udp": "UDP routing is not implemented by traefikpy: this element is not served",
+}
+"""The error shown on every configured TCP/UDP element: listed as Traefik would, disabled."""
 KINDS = ("router", "service", "middleware")
 RAW_KEYS = {  # (section, kind) -> key in /api/rawdata
     ("http", "router"): "routers", ("http", "middleware"): "middlewares", ("http", "service"): "services",
@@ -50,7 +59,17 @@ class ApiSource:
     internal_services: Collection[str] = field(default_factory=tuple)
 
     def states(self, section: str, kind: str) -> dict[str, ElementState]:
-        return self.graph.state.of(section, kind)
+        found = self.graph.state.of(section, kind)
+        if section != "http":
+            configured = getattr(getattr(self.graph.merged.config, section, None), f"{kind}s", None) or {}
+            for name, config in configured.items():
+                state = found.get(name)
+                if state is None:
+                    state = found[name] = ElementState(name, kind, section, config)
+                elif state.config is None:
+                    state.config = config
+                state.add_error(UNSUPPORTED[section])
+        return found
 
 
 # -- configuration ------------------------------------------------------------------------------
@@ -74,7 +93,7 @@ def config_of(state: ElementState) -> Item:
     if state.config is None:
         return {}
     raw = dump(state.config)
-    return _with_lb_defaults(raw) if state.kind == "service" else raw
+    return _with_lb_defaults(raw) if state.kind == "service" and state.section == "http" else raw
 
 
 def kind_of(raw: Item) -> str:
@@ -198,7 +217,8 @@ def items(source: ApiSource, section: str, kind: str) -> list[Item]:
 
 def item(source: ApiSource, section: str, kind: str, name: str) -> Item | None:
     """One element as a detail item, or None when it does not exist."""
-    state = source.graph.state.elements.get((section, kind, name))
+    state = source.states(section, kind).get(name) if section != "http" else source.graph.state.elements.get(
+        (section, kind, name))
     internal = section == "http" and kind == "service" and name in source.internal_services
     if state is None and not internal:
         return None
