@@ -218,7 +218,7 @@ def test_bind_refuses_names_outside_its_zone_quickly(bind: Bind) -> None:
     """pebble's -dnsserver can point at this fixture: foreign names are REFUSED, zone names resolve."""
     started = time.monotonic()
     assert bind.rcode("www.example.com") == "REFUSED"
-    assert time.monotonic() - started < 0.5
+    assert time.monotonic() - started < 1.0
     answer = bind.query("anything.example.test", "A").answer
     assert [r.address for rrset in answer for r in rrset] == ["127.0.0.1"]
 
@@ -239,7 +239,7 @@ async def test_wait_propagation_returns_once_bind_serves_the_value(bind: Bind) -
     await wait_propagation(fqdn, value, [bind.address], timeout=10, interval=0.1)
     elapsed = time.monotonic() - started
     await task
-    assert 0.4 < elapsed < 2.0
+    assert 0.4 < elapsed < 3.0
     await provider.cleanup(DOMAIN, fqdn, value)
 
 
