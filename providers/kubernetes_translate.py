@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import ipaddress
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -78,10 +77,14 @@ class Cluster:
     endpoint_slices: dict[Key, Obj] = field(default_factory=dict)
     secrets: dict[Key, Obj] = field(default_factory=dict)
 
-    def slices_of(self, namespace: str, service: str) -> list[Obj]:
-        found = [s for (ns, _), s in self.endpoint_slices.items()
-                 if ns == namespace and _labels(s).get(SERVICE_NAME_LABEL) == service]
-        return sorted(found, key=lambda s: str(_meta(s).get("name", "")))
+    def slices_by_service(self) -> dict[Key, list[Obj]]:
+        """EndpointSlices grouped by ``(namespace, kubernetes.io/service-name)``, sorted by name."""
+        out: dict[Key, list[Obj]] = {}
+        for (ns, _name), eps in sorted(self.endpoint_slices.items()):
+            service = _labels(eps).get(SERVICE_NAME_LABEL)
+            if service:
+                out.setdefault((ns, service), []).append(eps)
+        return out
 
 
 @dataclass
@@ -288,12 +291,8 @@ def _scheme(port_spec: Obj, svc_conf: Mapping[str, Any]) -> str:
 
 
 def _join(host: str, port: int) -> str:
-    try:
-        if ipaddress.ip_address(host).version == 6:
-            return f"[{host}]:{port}"
-    except ValueError:
-        pass
-    return f"{host}:{port}"
+    """Go's ``net.JoinHostPort``: brackets around an IPv6 address."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _endpoints(slices: Iterable[Obj], port_name: str) -> tuple[list[tuple[str, int]], int]:
@@ -340,7 +339,8 @@ class ServiceError(ValueError):
     pass
 
 
-def load_service(cluster: Cluster, settings: Settings, namespace: str, backend: Obj) -> tuple[dict[str, Any], bool]:
+def load_service(cluster: Cluster, settings: Settings, namespace: str, backend: Obj,
+                 slices: Mapping[Key, list[Obj]] | None = None) -> tuple[dict[str, Any], bool]:
     """``(loadBalancer dict, has endpoints)`` for an Ingress backend; raises :class:`ServiceError`."""
     if backend.get("resource"):
         raise ServiceError("resource backends are not supported")
@@ -385,7 +385,9 @@ def load_service(cluster: Cluster, settings: Settings, namespace: str, backend: 
             raise ServiceError(f"no clusterIP found for service: {namespace}/{name}")
         lb["servers"] = [{"url": f"{scheme}://{_join(cluster_ip, port_number)}"}]
         return lb, True
-    addresses, fenced = _endpoints(cluster.slices_of(namespace, name), str(port_spec.get("name") or ""))
+    if slices is None:
+        slices = cluster.slices_by_service()
+    addresses, fenced = _endpoints(slices.get((namespace, name), []), str(port_spec.get("name") or ""))
     lb["servers"] = [{"url": f"{scheme}://{_join(host, port)}"} for host, port in addresses]
     return lb, bool(addresses) or fenced > 0
 
@@ -424,6 +426,7 @@ def translate(cluster: Cluster, settings: Settings) -> Translation:
     handled: list[Key] = []
     warnings: list[str] = []
     classes = handled_classes(cluster, settings)
+    slices = cluster.slices_by_service()
 
     for key, ingress in sorted(cluster.ingresses.items()):
         namespace, name = key
@@ -453,7 +456,7 @@ def translate(cluster: Cluster, settings: Settings) -> Translation:
                 warnings.append(f"{where}: the default backend already exists")
                 continue
             try:
-                lb, has_endpoints = load_service(cluster, settings, namespace, default)
+                lb, has_endpoints = load_service(cluster, settings, namespace, default, slices)
             except ServiceError as exc:
                 warnings.append(f"{where}: cannot create service: {exc}")
                 continue
@@ -476,7 +479,7 @@ def translate(cluster: Cluster, settings: Settings) -> Translation:
             for path in (rule.get("http") or {}).get("paths") or []:
                 backend = path.get("backend") or {}
                 try:
-                    lb, has_endpoints = load_service(cluster, settings, namespace, backend)
+                    lb, has_endpoints = load_service(cluster, settings, namespace, backend, slices)
                 except ServiceError as exc:
                     warnings.append(f"{where}: cannot create service: {exc}")
                     continue
