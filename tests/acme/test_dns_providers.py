@@ -459,3 +459,4 @@ async def test_pebble_validates_apex_and_wildcard_through_bind(bind: Bind) -> No
         assert bind.txt("_acme-challenge.example.test.") == []
     finally:
         peb.stop()
+        shutil.rmtree(peb.workdir, ignore_errors=True)
