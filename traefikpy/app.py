@@ -182,7 +182,7 @@ class App:
         graph = compile_graph(merged, self.ctx, self.generation)
         self.tls.update(merged, graph.state)
         self.switch.swap(graph)
-        self.acme.routers_changed(merged)
+        self.acme.routers_changed(merged, self.tls.current.store.match)
         self.health.reconcile()
         self.health.start()
         self.reloads += 1

@@ -47,9 +47,10 @@ class Pebble:
         ctx.check_hostname = False
         return ctx
 
-    def root_pem(self) -> bytes:
-        """The root that signs issued certificates (regenerated at every pebble start)."""
-        with urllib.request.urlopen(f"https://127.0.0.1:{self.mgmt_port}/roots/0", context=self._ctx()) as resp:
+    def root_pem(self, index: int = 0) -> bytes:
+        """A root that signs issued certificates (regenerated at every pebble start; 1.. are the
+        alternate roots of alternate chains)."""
+        with urllib.request.urlopen(f"https://127.0.0.1:{self.mgmt_port}/roots/{index}", context=self._ctx()) as resp:
             return bytes(resp.read())
 
     def log(self) -> str:
@@ -66,7 +67,8 @@ class Pebble:
 
     @classmethod
     def start(cls, *, http_port: int | None = None, tls_port: int | None = None, nonce_reject: int = 0,
-              validity: int | None = None, dns_server: str | None = None, eab: dict[str, str] | None = None) -> Pebble:
+              validity: int | None = None, dns_server: str | None = None, eab: dict[str, str] | None = None,
+              alternate_roots: int = 0) -> Pebble:
         workdir = Path(tempfile.mkdtemp(prefix="pebble-"))
         ca = trustme.CA()
         leaf = ca.issue_cert("localhost", "127.0.0.1")
@@ -104,7 +106,7 @@ class Pebble:
                 _wait_tcp(p.cts_port)
                 dns_server = f"127.0.0.1:{p.dns_port}"
             env = dict(os.environ, PEBBLE_VA_NOSLEEP="1", PEBBLE_WFE_NONCEREJECT=str(nonce_reject),
-                       PEBBLE_AUTHZREUSE="0", PEBBLE_VA_ALWAYS_VALID="0")
+                       PEBBLE_AUTHZREUSE="0", PEBBLE_VA_ALWAYS_VALID="0", PEBBLE_ALTERNATE_ROOTS=str(alternate_roots))
             log = open(p.log_path, "wb")  # noqa: SIM115
             p.procs.append(subprocess.Popen(
                 ["pebble", "-config", str(workdir / "pebble.json"), "-dnsserver", dns_server, "-strict=false"],

@@ -287,3 +287,53 @@ async def test_dns01_rfc2136_against_bind(backend: Backend, tmp_path: Path, monk
             assert {"main": host} in domains
         finally:
             p.stop()
+
+
+def _common_name(pem: bytes) -> str:
+    cert = x509.load_pem_x509_certificate(pem)
+    return str(cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value)
+
+
+async def test_external_account_binding_and_preferred_chain(backend: Backend, tmp_path: Path) -> None:
+    kid = "kid-1"
+    hmac = base64.urlsafe_b64encode(os.urandom(32)).rstrip(b"=").decode()
+    p = Pebble.start(eab={kid: hmac}, alternate_roots=1)
+    try:
+        # without EAB the CA refuses the account: nothing is obtained, the error says why
+        cfg = static(p, tmp_path / "no-eab.json", {"httpChallenge": {"entryPoint": "web"}})
+        async with running(cfg, dynamic(backend)) as app:
+            resolver = app.acme.get("le")
+            deadline = asyncio.get_running_loop().time() + 20
+            while not resolver.last_error:
+                assert asyncio.get_running_loop().time() < deadline
+                await asyncio.sleep(0.1)
+            assert "external account" in next(iter(resolver.last_error.values())).lower()
+            assert resolver.issued == 0
+        # with EAB, and the alternate chain preferred by its root's common name
+        alternate = p.root_pem(1)
+        storage = tmp_path / "acme.json"
+        cfg = static(p, storage, {"httpChallenge": {"entryPoint": "web"},
+                                  "eab": {"kid": kid, "hmacEncoded": hmac},
+                                  "preferredChain": _common_name(alternate)})
+        async with running(cfg, dynamic(backend)):
+            answer = await trusted_answer(p.tls_port, alternate)
+            assert answer.status == 200
+            with pytest.raises(ssl.SSLCertVerificationError):  # not the default chain
+                await https_get(p.tls_port, HOST, ctx=verifying(p.root_pem(0)))
+    finally:
+        p.stop()
+
+
+async def test_names_with_a_user_certificate_are_not_ordered(pebble: Pebble, backend: Backend, tmp_path: Path) -> None:
+    import trustme
+
+    user = trustme.CA().issue_cert(HOST)
+    config = dynamic(backend)
+    config["tls"] = {"certificates": [{"certFile": user.cert_chain_pems[0].bytes().decode(),
+                                       "keyFile": user.private_key_pem.bytes().decode()}]}
+    cfg = static(pebble, tmp_path / "acme.json", {"httpChallenge": {"entryPoint": "web"}})
+    before = pebble.orders()
+    async with running(cfg, config) as app:
+        await asyncio.sleep(1.5)
+        assert app.acme.get("le").orders == 0
+        assert pebble.orders() == before

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from typing import Any
 
 from traefikpy.acme.challenges import HTTP_CHALLENGE_ROUTER, HTTP_CHALLENGE_RULE, Challenges
@@ -39,9 +40,11 @@ class CertResolvers:
     def alpn_context(self, server_name: str) -> ssl.SSLContext | None:
         return self.challenges.alpn_context(server_name)
 
-    def routers_changed(self, merged: Merged) -> None:
+    def routers_changed(self, merged: Merged, served: Callable[[str], object] | None = None) -> None:
+        """Feed the routers of a new configuration; ``served`` tells which names the TLS store
+        already has a certificate for (those are not ordered)."""
         for resolver in self.resolvers:
-            resolver.routers_changed(merged)
+            resolver.routers_changed(merged, served)
 
     def get(self, name: str) -> Resolver:
         return next(r for r in self.resolvers if r.resolver == name)

@@ -22,7 +22,7 @@ import asyncio
 import datetime
 import logging
 import time
-from collections.abc import AsyncIterator, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from cryptography import x509
@@ -216,12 +216,16 @@ class Resolver:
                 return True
         return False
 
-    def routers_changed(self, merged: Merged) -> None:
-        """Order what routers need and no stored certificate covers (called after each compile)."""
+    def routers_changed(self, merged: Merged, served: Callable[[str], object] | None = None) -> None:
+        """Order what routers need and no certificate covers (called after each compile):
+        neither one of this resolver nor, with ``served`` (name -> certificate of the TLS store or
+        None), a certificate the store already has for every name, as Traefik does."""
         if self.error:
             return
         for key in self.wanted(merged):
-            if not self.covered(key) and key != self._inflight and key not in self._pending:
+            if self.covered(key) or (served is not None and all(served(d) is not None for d in key)):
+                continue
+            if key != self._inflight and key not in self._pending:
                 self._pending[key] = "new"
                 self._wake.set()
 
