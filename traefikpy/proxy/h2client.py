@@ -748,7 +748,16 @@ class H2Forwarder:
             status = stream.status
             if status == 101:
                 raise UpstreamProtocolError("HTTP/2 server answered 101", request_sent=True)
-            await ex.send_head(status, list(stream.headers))
+            headers = list(stream.headers)
+            if ex.version == b"2" and stream.remote_ended and not stream.chunks and stream.trailers is None:
+                trailers_only = _grpc_trailers_only(headers)
+                if trailers_only is not None:
+                    # A gRPC "Trailers-Only" answer (status in the one HEADERS frame): keep its
+                    # metadata trailing for HTTP/2 clients, whose head is written before the end.
+                    await ex.send_head(status, trailers_only[0])
+                    await ex.end(trailers_only[1])
+                    return
+            await ex.send_head(status, headers)
             while data := await stream.read():
                 await ex.send_body(data)
             await ex.end(stream.trailers or None)
@@ -907,6 +916,22 @@ def create_forwarder(
     if settings.disable_http2:
         return h1
     return AutoForwarder(h1, h2f)
+
+
+def _grpc_trailers_only(headers: Headers) -> tuple[Headers, Headers] | None:
+    """(head, trailers) of a gRPC Trailers-Only response, or None for anything else."""
+    grpc = False
+    status = False
+    for name, value in headers:
+        if name == b"content-type" and value[:16].lower() == b"application/grpc":
+            grpc = True
+        elif name == b"grpc-status":
+            status = True
+    if not (grpc and status):
+        return None
+    head = [(n, v) for n, v in headers if n in (b"content-type", b"date")]
+    trailers = [(n, v) for n, v in headers if n not in (b"content-type", b"date", b"content-length")]
+    return head, trailers
 
 
 def _bytes_headers(headers: Any) -> list[tuple[bytes, bytes]]:
