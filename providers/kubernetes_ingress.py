@@ -309,10 +309,12 @@ class KubernetesIngressProvider:
             return None
         return [{k: v for k, v in entry.items() if k in ("ip", "hostname", "ports") and v} for entry in found]
 
-    async def _write_statuses(self, api: k8s.ApiClient, handled: list[Key]) -> None:
+    async def _write_statuses(self, api: k8s.ApiClient, handled: list[Key]) -> int:
+        """Writes the statuses that differ; returns how many writes failed."""
         wanted = self.wanted_status()
         if wanted is None:
-            return
+            return 0
+        failed = 0
         replace_status: Any = k8s.NetworkingV1Api(api).replace_namespaced_ingress_status  # raw response
         for key in handled:
             ingress = self.cluster.ingresses.get(key)
@@ -337,22 +339,32 @@ class KubernetesIngressProvider:
                         raise RuntimeError(f"HTTP {resp.status}: {text[:200]!r}")
             except (aiohttp.ClientError, RuntimeError, TimeoutError) as exc:
                 log.warning("updating the status of ingress %s/%s: %s", key[0], key[1], exc)
+                failed += 1
                 continue
             self._written[key] = (rv, wanted)
             self.status_writes += 1
+        return failed
 
     async def _status_loop(self, api: k8s.ApiClient) -> None:
         """Writes the Ingress statuses after each translation, apart from the snapshots (a slow or
         unreachable API server never delays routing)."""
+        delay = self.backoff_initial
         while True:
             await self._status_dirty.wait()
             self._status_dirty.clear()
             try:
-                await self._write_statuses(api, list(self._handled))
+                failed = await self._write_statuses(api, list(self._handled))
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - the next round retries
+            except Exception as exc:  # noqa: BLE001 - retried below
                 log.warning("kubernetes: writing Ingress statuses: %s", exc)
+                failed = 1
+            if failed:  # retry with backoff even if nothing changes meanwhile
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff_max)
+                self._status_dirty.set()
+            else:
+                delay = self.backoff_initial
 
     def _warn(self, message: str) -> None:
         if message not in self.warnings:

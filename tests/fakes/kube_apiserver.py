@@ -71,8 +71,10 @@ def _matches_selector(labels: dict[str, str], selector: str) -> bool:
 
 
 class FakeKubeAPI:
-    def __init__(self, *, token: str = "", bookmark_interval: float = 0.2, gone_as_http: bool = False) -> None:
+    def __init__(self, *, token: str = "", bookmark_interval: float = 0.2, gone_as_http: bool = False,
+                 ssl_context: Any = None) -> None:
         self.token = token
+        self.ssl_context = ssl_context  # serve HTTPS with it
         self.bookmark_interval = bookmark_interval
         self.gone_as_http = gone_as_http
         self.rv = 100
@@ -80,6 +82,7 @@ class FakeKubeAPI:
         self.history: list[Event] = []
         self.compacted = 0  # watches from a resourceVersion below this get 410
         self.status_puts: list[tuple[str, str, Any]] = []
+        self.fail_status = 0  # answer this many status PUTs with 500
         self.requests: list[tuple[str, str]] = []  # (method, path_qs)
         self.watchers: set[asyncio.Queue[Event | None]] = set()
         self.port = 0
@@ -95,7 +98,7 @@ class FakeKubeAPI:
     async def start(self) -> None:
         self._runner = web.AppRunner(self._app(), shutdown_timeout=0.5, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        site = web.TCPSite(self._runner, "127.0.0.1", self.port, ssl_context=self.ssl_context)
         await site.start()
         server = site._server
         assert server is not None
@@ -104,7 +107,7 @@ class FakeKubeAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.ssl_context is not None else 'http'}://127.0.0.1:{self.port}"
 
     async def stop(self) -> None:
         for queue in list(self.watchers):
@@ -303,6 +306,9 @@ class FakeKubeAPI:
             return self._status(404, "NotFound", f'ingresses.networking.k8s.io "{name}" not found')
         body = await request.json()
         self.status_puts.append((namespace, name, copy.deepcopy(body.get("status"))))
+        if self.fail_status > 0:
+            self.fail_status -= 1
+            return self._status(500, "InternalError", "etcdserver: request timed out")
         sent_rv = (body.get("metadata") or {}).get("resourceVersion")
         if sent_rv and sent_rv != current["metadata"]["resourceVersion"]:
             return self._status(409, "Conflict", "the object has been modified; please apply your changes "

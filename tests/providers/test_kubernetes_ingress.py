@@ -429,3 +429,39 @@ async def test_in_cluster_service_account(tmp_path: Any, monkeypatch: pytest.Mon
         assert cfg.host == fake.url and cfg.ssl_ca_cert == str(tmp_path / "ca.crt")
         async with running([provider]) as (app, session):
             await until(status_is(app, session, "a.test", 200))
+
+
+async def test_https_api_server_with_cert_auth_file(tmp_path: Any) -> None:
+    """certAuthFilePath: the API server's certificate is verified against that CA (and only it)."""
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    ca_file = tmp_path / "ca.crt"
+    ca.cert_pem.write_to_path(str(ca_file))
+    async with fake_api(ssl_context=server_ctx) as fake, backends("127.0.0.1") as (b1,):
+        assert fake.url.startswith("https://")
+        web_service(fake, b1)
+        fake.apply("ingresses", simple_ingress("site", "a.test"))
+        untrusted = KubernetesIngressProvider(endpoint=fake.url, token=TOKEN, backoff_initial=0.05, backoff_max=0.1)
+        async with running([untrusted]) as (app, session):
+            async def refused() -> bool:
+                return untrusted.watch_errors >= 3
+            await until(refused)
+            assert await fetch(app, session, "a.test") == 404 and fake.requests == []
+        trusted = provider_for(fake, cert_auth_file_path=str(ca_file))
+        async with running([trusted]) as (app, session):
+            await until(status_is(app, session, "a.test", 200))
+
+
+async def test_status_write_retried_after_failure() -> None:
+    async with fake_api() as fake, backends("127.0.0.1") as (b1,):
+        web_service(fake, b1)
+        fake.apply("ingresses", simple_ingress("site", "a.test"))
+        fake.fail_status = 2  # the first two PUTs answer 500
+        provider = provider_for(fake, ingress_endpoint=IngressEndpoint(ip="192.0.2.10"))
+        async with running([provider]):
+            async def written() -> bool:
+                ing = fake.get("ingresses", "default", "site") or {}
+                return bool(ing.get("status"))
+            await until(written)
+            assert len(fake.status_puts) == 3 and provider.status_writes == 1
