@@ -29,7 +29,14 @@ from cryptography import x509
 
 from traefikpy.acme.challenges import Challenges
 from traefikpy.acme.client import ACMEAccount, ACMEError, ca_bundle
-from traefikpy.acme.dns import cleanup_challenge, dns_provider, present_challenge, wait_propagation
+from traefikpy.acme.dns import (
+    authoritative_nameservers,
+    cleanup_challenge,
+    dns_provider,
+    present_challenge,
+    system_nameservers,
+    wait_propagation,
+)
 from traefikpy.acme.storage import CertRecord, ResolverData, Storage, StorageError
 from traefikpy.aio import TaskGroup
 from traefikpy.config.dynamic import DynamicConfig
@@ -341,9 +348,19 @@ class Resolver:
             prop = (dns.propagation if dns is not None else None) or Propagation()
             if prop.delay_before_checks > 0:
                 time.sleep(prop.delay_before_checks)
-            if dns is not None and dns.resolvers and not prop.disable_checks:
-                self._dns_call(wait_propagation(fqdn, digest, list(dns.resolvers),
-                                                self._dns.propagation_timeout, self._dns.polling_interval))
+            if not prop.disable_checks:
+                self._dns_call(self._propagated(fqdn, digest, list(dns.resolvers) if dns is not None else [], prop))
+
+    async def _propagated(self, fqdn: str, value: str, resolvers: list[str], prop: Propagation) -> None:
+        """lego's checks: every recursive nameserver (``requireAllRNS``), then the zone's
+        authoritative nameservers (unless ``disableANSChecks``) serve the TXT value."""
+        nameservers = resolvers or system_nameservers()
+        timeout, interval = self._dns.propagation_timeout, self._dns.polling_interval
+        if prop.require_all_rns and nameservers:
+            await wait_propagation(fqdn, value, nameservers, timeout, interval)
+        if not prop.disable_ans_checks and nameservers:
+            authoritative = await authoritative_nameservers(fqdn, nameservers)
+            await wait_propagation(fqdn, value, authoritative, timeout, interval)
 
     def cleanup(self, kind: str, domain: str, token: str, value: str) -> None:
         if kind == "http-01":
@@ -358,7 +375,7 @@ class Resolver:
         if self._dns is None or self._loop is None:
             coro.close()
             raise ACMEError("dnsChallenge has no usable provider")
-        timeout = float(getattr(self._dns, "propagation_timeout", 60.0) or 60.0) + 30.0
+        timeout = 2 * float(getattr(self._dns, "propagation_timeout", 60.0) or 60.0) + 30.0
         try:
             return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
         except Exception as exc:
