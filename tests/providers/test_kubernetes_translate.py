@@ -306,3 +306,27 @@ def test_default_backend() -> None:
 def test_host_rule_quotes_like_go() -> None:
     assert build_host_rule("*.my-app.example.com") == r"HostRegexp(`^[a-zA-Z0-9-]+\.my-app\.example\.com$`)"
     assert build_host_rule("plain.test") == "Host(`plain.test`)"
+
+
+@pytest.mark.parametrize(("host", "p", "path_type", "strict", "url", "matches"), [
+    ("a.test", "/foo", "Prefix", False, "http://a.test/foobar", True),  # Traefik's default: PathPrefix
+    ("a.test", "/foo", "Prefix", True, "http://a.test/foobar", False),  # element-wise (Kubernetes)
+    ("a.test", "/foo", "Prefix", True, "http://a.test/foo", True),
+    ("a.test", "/foo", "Prefix", True, "http://a.test/foo/", True),
+    ("a.test", "/foo/", "Prefix", True, "http://a.test/foo", True),  # trailing slash ignored
+    ("a.test", "/foo/bar", "Prefix", True, "http://a.test/foo/bar/baz", True),
+    ("a.test", "/foo/bar", "Prefix", True, "http://a.test/foo/barbaz", False),
+    ("a.test", "/", "Prefix", True, "http://a.test/anything", True),
+    ("a.test", "/foo", "Exact", False, "http://a.test/foo/", False),
+    ("*.example.com", "/", "Prefix", False, "http://x.example.com/", True),
+    ("*.example.com", "/", "Prefix", False, "http://x.y.example.com/", False),  # one label only
+    ("*.example.com", "/", "Prefix", False, "http://example.com/", False),
+])
+def test_generated_rules_match_like_kubernetes(host: str, p: str, path_type: str, strict: bool, url: str,
+                                               matches: bool) -> None:
+    from tests.rules.util import req
+
+    ing = ingress("ing", [rule(host, path(p, "web", "http", path_type))])
+    result = translate(cluster(ing, WEB, WEB_EPS), Settings(strict_prefix_matching=strict))
+    (router,) = result.config.http.routers.values()
+    assert parse_rule(router.rule).match(req(url)) is matches
