@@ -234,6 +234,10 @@ class _H2ServerConn(asyncio.Protocol):
             "trailers": [[k.decode(), v.decode()] for k, v in s.trailers],
         }
         data = json.dumps(info).encode()
+        if info["method"] == "HEAD":
+            self.respond_head(s, 200, [(b"content-length", b"%d" % len(data))], end=True)
+            self.streams.pop(s.id, None)
+            return
         self.respond_head(s, 200, [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(data)),
                                    (b"x-proto", b"h2")])
         await self.send(s, data)
@@ -512,3 +516,43 @@ async def test_https_bad_certificate_is_502(h2tls: H2Backend) -> None:
     config = _config(f"https://127.0.0.1:{h2tls.port}")  # the system store does not trust the test CA
     async with running_app(config) as rt:
         assert (await rt.get("/x")).status == 502
+
+
+async def test_client_going_away_resets_the_upstream_stream(h2c: H2Backend) -> None:
+    async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
+        client = await RawClient.connect(rt.app.port("web"))
+        await client.send(b"GET /stream?n=50&delay=0.05 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        await client.reader.readuntil(b"chunk-1")
+        await client.close()
+        for _ in range(100):
+            if h2c.resets:
+                break
+            await asyncio.sleep(0.02)
+        assert h2c.resets == 1  # the upstream stream was cancelled, not left running
+        assert (await rt.get("/after")).status == 200
+    assert h2c.connections == 1
+
+
+async def test_head_request_and_empty_answers(h2c: H2Backend) -> None:
+    async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
+        client = await RawClient.connect(rt.app.port("web"))
+        head = await client.request("HEAD", "/x")
+        get = await client.request("GET", "/x")
+        await client.close()
+    assert head.status == 200 and head.body == b""
+    assert get.status == 200 and json.loads(get.body)["method"] == "GET"
+    assert [s.header(b":method") for s in h2c.requests] == [b"HEAD", b"GET"]
+
+
+async def test_transport_change_moves_to_new_connections(h2c: H2Backend) -> None:
+    url = f"h2c://127.0.0.1:{h2c.port}"
+    async with running_app(_config(url, {"forwardingTimeouts": {"idleConnTimeout": "30s"}})) as rt:
+        assert (await rt.get("/one")).status == 200
+        await rt.update(_config(url, {"forwardingTimeouts": {"idleConnTimeout": "31s"}}))
+        assert (await rt.get("/two")).status == 200
+        for _ in range(50):
+            if h2c.closed:
+                break
+            await asyncio.sleep(0.02)
+        assert h2c.closed == 1  # the retired pool's idle connection was closed
+    assert h2c.connections == 2
