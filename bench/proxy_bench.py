@@ -259,7 +259,7 @@ def main() -> int:
             root = Path(__file__).resolve().parent.parent
             env = dict(os.environ, PYTHONPATH=str(root))
             me = [sys.executable, str(Path(__file__).resolve())]
-            pids = {"nginx": worker_pid(procs[1].pid)}
+            pids: dict[str, int] = {}
             for variant, port in ports.items():
                 if variant == "standin":
                     argv = [*me, "--serve", str(port), str(backend_port)]
@@ -270,6 +270,7 @@ def main() -> int:
                 pids[variant] = proc.pid
             for port in (backend_port, nginx_port, *ports.values()):
                 wait_port(port)
+            pids["nginx"] = worker_pid(procs[1].pid)  # the worker exists once the port answers
             targets = {"nginx": nginx_port, **ports}
             for port in targets.values():  # warm up (connection pools, caches, routes applied)
                 run_wrk(port, 1, args.connections)

@@ -14,7 +14,9 @@ Order of operations, as in Traefik (custom/CORS handler wrapping the secure hand
    responses (1xx, including a WebSocket's 101) are left alone, as Go's response modifier does.
 
 The response edits are merged once per scheme into a plan (names to drop, headers to add), so a
-response costs one filtering pass plus the per-request CORS origin.  A middleware with none of
+response costs one filtering pass plus the per-request CORS origin.  Without CORS the hook is a
+``traefikpy.proxy.headerplan.PlanHook``, which the forwarder applies to the upstream's raw head
+bytes (cached) instead of rebuilding the head.  A middleware with none of
 the options is refused (``headers configuration not valid``).  ``sslRedirect``,
 ``sslTemporaryRedirect``, ``sslHost``, ``sslForceHost`` and ``featurePolicy`` were removed in
 Traefik v3: they are accepted and ignored with a warning.  ``X-Forwarded-For: ""`` (that exact
@@ -26,7 +28,6 @@ spelling deleted, a value set) lifts the mark again, as it would in Go.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from typing import Final
 
 from middlewares.cors import Cors, has_cors_options
@@ -34,6 +35,7 @@ from middlewares.gocompat import canonical_header_key
 from middlewares.paths import go_http_error
 from middlewares.secure import REMOVED_OPTIONS, Secure, has_secure_options
 from traefikpy.config.middleware_options import Headers as HeadersOptions
+from traefikpy.proxy.headerplan import Plan, PlanHook, apply_plan, response_plan
 from traefikpy.proxy.http import BuildContext, Exchange, Handler, MiddlewareFactory, ResponseHook
 from traefikpy.proxy.http import Headers as HeaderList
 from traefikpy.proxy.reqhead import OMIT_XFF
@@ -44,26 +46,6 @@ log = logging.getLogger("traefikpy.middlewares.headers")
 _HOST: Final = b"host"
 _XFF: Final = "X-Forwarded-For"
 
-Plan = tuple[frozenset[bytes], HeaderList]
-"""Response edits: lower-cased names removed first, then headers appended."""
-
-
-def response_plan(*layers: Iterable[tuple[bytes, bytes | None]]) -> Plan:
-    """Merge ``Header.Set``/``Del`` layers (later ones win) into one plan; None deletes."""
-    ops: dict[bytes, tuple[bytes, bytes | None]] = {}
-    for layer in layers:
-        for name, value in layer:
-            ops[name.lower()] = (name, value)
-    return frozenset(ops), [(name, value) for name, value in ops.values() if value is not None]
-
-
-def apply_plan(plan: Plan, headers: HeaderList) -> None:
-    drop, add = plan
-    if drop and any(k.lower() in drop for k, _ in headers):
-        headers[:] = [(k, v) for k, v in headers if k.lower() not in drop]
-    headers.extend(add)
-
-
 def _custom(values: dict[str, str]) -> list[tuple[bytes, bytes | None]]:
     return [
         (canonical_header_key(name).encode("latin-1"), value.encode("utf-8") if value else None)
@@ -72,11 +54,13 @@ def _custom(values: dict[str, str]) -> list[tuple[bytes, bytes | None]]:
 
 
 def _hook(plan: Plan, cors: Cors | None, origin: str) -> ResponseHook:
+    if cors is None:
+        return PlanHook(plan)  # request-independent: the forwarder can edit raw heads with it
+
     def headers_hook(status: int, headers: HeaderList) -> int:
         if status >= 200:
             apply_plan(plan, headers)
-            if cors is not None:
-                cors.apply(headers, origin)
+            cors.apply(headers, origin)
         return status
 
     return headers_hook

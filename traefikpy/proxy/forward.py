@@ -10,8 +10,9 @@ What goes upstream (Traefik v3 ``pkg/proxy/httputil`` on Go's ``ReverseProxy``):
   appended, ``Host`` = the client's with ``passHostHeader`` (default) else the server's;
 * the body streamed as it arrives (Content-Length kept, chunked otherwise, trailers passed).
 
-The response streams back.  On the fast path (no response hooks, the writer is the
-connection's own) the upstream's head bytes go out unchanged apart from cut hop-by-hop lines,
+The response streams back.  On the fast path (no response hooks but header plans, the writer is
+the connection's own) the upstream's head bytes go out unchanged apart from cut hop-by-hop lines
+and the plans' edits (``headerplan.py``),
 and a small complete response costs one write.  Failures before anything reached the client
 raise typed :mod:`~traefikpy.proxy.errors` so balancers, retry and failover can react;
 :func:`respond_error` maps them to Traefik's answers.  A failure after the head was sent aborts
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final
+from typing import Final, cast
 
 from traefikpy.proxy.errors import (
     STATUS_TEXT,
@@ -36,6 +37,7 @@ from traefikpy.proxy.errors import (
 from traefikpy.proxy.h1body import EmptyBody
 from traefikpy.proxy.h1client import BUSY, UpstreamConnection
 from traefikpy.proxy.h1writer import H1Writer, date_header
+from traefikpy.proxy.headerplan import edit_raw_head, plan_hooks_only
 from traefikpy.proxy.http import Body, Exchange, Headers
 from traefikpy.proxy.pipe import pipe
 from traefikpy.proxy.reqhead import build_request_head, request_line
@@ -138,10 +140,12 @@ class Forwarder:
         borrow = conn.borrow  # once released, the connection may serve someone else
         try:
             writer = ex.writer
+            hooks = ex.response_hooks
+            plans = plan_hooks_only(hooks) if hooks else ()
             if (
                 conn.complete
                 and type(writer) is H1Writer
-                and not ex.response_hooks
+                and plans is not None
                 and not conn.trailers
                 and conn.status != 101
                 and conn.raw_head.startswith(b"HTTP/1.1 ")
@@ -154,6 +158,8 @@ class Forwarder:
                     raw = _cut_lines(raw, conn.hop)
                 if not conn.has_date:
                     raw += date_header()
+                if plans:
+                    raw = edit_raw_head(raw, conn.status, plans)
                 data = conn.take_body()
                 status = conn.status
                 length = conn.length
@@ -256,7 +262,7 @@ async def _next_chunk(body: Body, conn: UpstreamConnection) -> bytes | None:
     if conn.head_done or conn.error is not None:
         return None
     read = asyncio.ensure_future(body.read())
-    head = conn.head_future()
+    head = cast("asyncio.Future[None]", conn.head_future())  # a SyncWaiter speaks the Future protocol
     await asyncio.wait((read, head), return_when=asyncio.FIRST_COMPLETED)
     if read.done():
         return read.result()
@@ -282,13 +288,17 @@ async def _respond(ex: Exchange, conn: UpstreamConnection, pool: Pool) -> None:
         return
     writer = ex.writer
     raw = conn.raw_head
-    if type(writer) is H1Writer and not ex.response_hooks and raw.startswith(b"HTTP/1.1 "):
+    hooks = ex.response_hooks
+    plans = plan_hooks_only(hooks) if hooks else ()
+    if type(writer) is H1Writer and plans is not None and raw.startswith(b"HTTP/1.1 "):
         if conn.hop is not None and (
             not conn.hop_only_keepalive or writer.version != b"1.1" or writer.will_close()
         ):
             raw = _cut_lines(raw, conn.hop)
         if not conn.has_date:
             raw += date_header()
+        if plans:
+            raw = edit_raw_head(raw, status, plans)
         ex.status = status
         writer.write_raw(raw, status, conn.length, conn.take_body())
         while data := await conn.read_body():
