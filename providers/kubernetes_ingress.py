@@ -53,6 +53,12 @@ class _Gone(Exception):
     """The resourceVersion we watch from is no longer in the server's history (410)."""
 
 
+class _HTTPError(RuntimeError):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class _Resource:
     plural: str
@@ -196,7 +202,7 @@ class KubernetesIngressProvider:
         async with resp:
             body = await resp.read()
             if resp.status != 200:
-                raise RuntimeError(f"list {plural}: HTTP {resp.status}: {body[:200]!r}")
+                raise _HTTPError(resp.status, f"list {plural}: HTTP {resp.status}: {body[:200]!r}")
         data = json.loads(body)
         store = self._store(plural)
         for key in [k for k in store if not namespace or (isinstance(k, tuple) and k[0] == namespace)]:
@@ -266,6 +272,10 @@ class KubernetesIngressProvider:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: keep what we know, retry
+                if plural == "ingressclasses" and isinstance(exc, _HTTPError) and exc.status in (403, 404):
+                    # Like Traefik ("Failed to list ingress classes"): go on without IngressClasses
+                    # (an older ClusterRole); keep trying in case the permission comes.
+                    synced.set()
                 self.watch_errors += 1
                 log.warning("kubernetes %s%s: %s; retrying in %.1fs", plural,
                             f" in {namespace}" if namespace else "", exc or type(exc).__name__, delay)

@@ -83,6 +83,7 @@ class FakeKubeAPI:
         self.compacted = 0  # watches from a resourceVersion below this get 410
         self.status_puts: list[tuple[str, str, Any]] = []
         self.fail_status = 0  # answer this many status PUTs with 500
+        self.forbidden: set[str] = set()  # plurals the caller may not read (RBAC): 403
         self.requests: list[tuple[str, str]] = []  # (method, path_qs)
         self.watchers: set[asyncio.Queue[Event | None]] = set()
         self.port = 0
@@ -208,6 +209,9 @@ class FakeKubeAPI:
         if route is None:
             return self._status(404, "NotFound", f"the server could not find {request.path}")
         group, namespace, plural, sub = route
+        if plural in self.forbidden:
+            return self._status(403, "Forbidden", f'{plural} is forbidden: User "system:serviceaccount:x" '
+                                f'cannot list resource "{plural}"')
         if request.method == "GET" and not sub:
             if request.query.get("watch", "").lower() in ("true", "1"):
                 return await self._watch(request, namespace, plural)

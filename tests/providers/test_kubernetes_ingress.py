@@ -465,3 +465,13 @@ async def test_status_write_retried_after_failure() -> None:
                 return bool(ing.get("status"))
             await until(written)
             assert len(fake.status_puts) == 3 and provider.status_writes == 1
+
+
+async def test_forbidden_ingress_classes_do_not_block_routing() -> None:
+    """An older ClusterRole without ingressclasses: Ingresses without a class are still routed."""
+    async with fake_api() as fake, backends("127.0.0.1") as (b1,):
+        fake.forbidden.add("ingressclasses")
+        web_service(fake, b1)
+        fake.apply("ingresses", simple_ingress("site", "a.test"))
+        async with running([provider_for(fake)]) as (app, session):
+            await until(status_is(app, session, "a.test", 200))
