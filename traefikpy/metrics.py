@@ -12,8 +12,9 @@ then costs one tuple key, one dict lookup and one ``Stats.observe`` per enabled 
 series of routers and services that are gone (as Traefik does).
 
 ``headerLabels`` (``{label: header}``) adds one label per entry to the three ``requests_total``
-families, valued with the request's first value of that header (empty when absent); only then
-does a request pay for one pass over its headers to extend the key.
+families, valued with the request's first value of that header (empty when absent, and always
+for ``Host``, as in Traefik); only then does a request pay for one pass over its headers to
+extend the key.
 """
 
 from __future__ import annotations
@@ -94,11 +95,15 @@ class PrometheusMetrics:
         self.header_labels = header_labels(config.header_labels)
         extra = [label for label, _ in self.header_labels]
         self._header_names = tuple(header.lower().encode("latin-1") for _, header in self.header_labels)
-        # header name -> slot; two labels may name one header (they share its slot)
+        # header name -> slot; two labels may name one header (they share its slot).  Host gets
+        # no slot, so its label stays empty: Go moves Host out of the header map (Traefik
+        # documents it and points to X-Forwarded-Host).
         self._header_index: dict[bytes, int] = {}
         for name in self._header_names:
-            self._header_index.setdefault(name, len(self._header_index))
-        self._header_slots = tuple(self._header_index[name] for name in self._header_names)
+            if name != b"host":
+                self._header_index.setdefault(name, len(self._header_index))
+        empty = len(self._header_index)
+        self._header_slots = tuple(self._header_index.get(name, empty) for name in self._header_names)
         self.entrypoint = (Level("entrypoint", ["code", "method", "protocol", "entrypoint"], buckets, extra)
                            if config.add_entry_points_labels else None)
         self.router = (Level("router", ["code", "method", "protocol", "router", "service"], buckets, extra)
@@ -141,7 +146,7 @@ class PrometheusMetrics:
     def _header_values(self, ex: Exchange) -> tuple[str, ...]:
         """Go's ``Header.Get`` of each ``headerLabels`` header: the first value, else ""."""
         index = self._header_index
-        found: list[str | None] = [None] * len(index)
+        found: list[str | None] = [None] * (len(index) + 1)  # the last slot stays empty (Host)
         for name, value in ex.headers:
             slot = index.get(name.lower())
             if slot is not None and found[slot] is None:
