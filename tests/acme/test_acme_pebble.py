@@ -34,9 +34,10 @@ pytestmark = pytest.mark.timeout(120)
 HOST = "app.test"
 
 
-def static(p: Pebble, storage: Path, acme: dict[str, Any], web_port: int | None = None) -> Any:
+def static(p: Pebble, storage: Path, acme: dict[str, Any], web_port: int | None = None,
+           web: dict[str, Any] | None = None) -> Any:
     cfg = {
-        "entryPoints": {"web": {"address": f"127.0.0.1:{p.http_port if web_port is None else web_port}"},
+        "entryPoints": {"web": {"address": f"127.0.0.1:{p.http_port if web_port is None else web_port}", **(web or {})},
                         "websecure": {"address": f"127.0.0.1:{p.tls_port}"}},
         "certificatesResolvers": {"le": {"acme": {
             "email": "admin@example.com", "caServer": p.directory, "storage": str(storage),
@@ -106,7 +107,9 @@ def stored(storage: Path) -> dict[str, Any]:
 
 async def test_http01_certificate_served_without_restart(pebble: Pebble, backend: Backend, tmp_path: Path) -> None:
     storage = tmp_path / "acme.json"
-    cfg = static(pebble, storage, {"httpChallenge": {"entryPoint": "web"}})
+    # the usual setup: the challenge entry point redirects everything else to HTTPS
+    redirect = {"http": {"redirections": {"entryPoint": {"to": "websecure", "scheme": "https"}}}}
+    cfg = static(pebble, storage, {"httpChallenge": {"entryPoint": "web"}}, web=redirect)
     before = pebble.orders()
     async with running(cfg, dynamic(backend)) as app:
         root = pebble.root_pem()
@@ -137,6 +140,10 @@ async def test_http01_certificate_served_without_restart(pebble: Pebble, backend
         reader, writer = await asyncio.open_connection("127.0.0.1", pebble.http_port)
         writer.write(b"GET /.well-known/acme-challenge/nope HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
         assert (await reader.read()).startswith(b"HTTP/1.1 404")
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", pebble.http_port)
+        writer.write(b"GET /other HTTP/1.1\r\nHost: app.test\r\nConnection: close\r\n\r\n")
+        assert b" 30" in (await reader.read()).split(b"\r\n", 1)[0]  # redirected, the challenge was not
         writer.close()
 
 
