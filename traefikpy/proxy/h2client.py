@@ -234,7 +234,11 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.pool = pool
         self.loop = asyncio.get_running_loop()
         self.h2 = h2.connection.H2Connection(
-            config=h2.config.H2Configuration(client_side=True, header_encoding=None)
+            # Outbound headers are built clean here (lower-case names, no hop-by-hop fields, no
+            # CR/LF/NUL in values): h2's per-header validation would only cost time.
+            config=h2.config.H2Configuration(
+                client_side=True, header_encoding=None, validate_outbound_headers=False
+            )
         )
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, H2Stream] = {}
@@ -247,6 +251,7 @@ class H2UpstreamConnection(asyncio.Protocol):
         self._idle: asyncio.TimerHandle | None = None
         self.forgotten = False
         self.opened_streams = 0
+        self._flush_soon = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -381,6 +386,17 @@ class H2UpstreamConnection(asyncio.Protocol):
         if data and self.transport is not None and not self.closed:
             self.transport.write(data)
 
+    def flush_soon(self) -> None:
+        """Flush at the end of this loop iteration: the HEADERS and WINDOW_UPDATEs of many
+        streams go out in one write."""
+        if not self._flush_soon:
+            self._flush_soon = True
+            self.loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_soon = False
+        self.flush()
+
     def can_open(self) -> bool:
         if self.goaway or self.closed or not self.settings.done():
             return False
@@ -401,7 +417,7 @@ class H2UpstreamConnection(asyncio.Protocol):
         if self._idle is not None:
             self._idle.cancel()
             self._idle = None
-        self.flush()
+        self.flush_soon()
         return stream
 
     async def send_data(self, stream: H2Stream, data: bytes) -> None:
@@ -438,7 +454,7 @@ class H2UpstreamConnection(asyncio.Protocol):
                 self.h2.acknowledge_received_data(size, stream_id)
             except h2.exceptions.ProtocolError:
                 return
-            self.flush()
+            self.flush_soon()
 
     def reset(self, stream: H2Stream, code: h2.errors.ErrorCodes) -> None:
         if stream.reset or self.closed:
