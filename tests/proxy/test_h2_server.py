@@ -26,6 +26,7 @@ from tests.harness import lb, running_app
 from tests.proxy.backends import Backend
 from tests.proxy.conftest import StartProxy
 from tests.tls.conftest import pem_pair
+from traefikpy.proxy.proxyproto import build_v1
 
 MB5 = 5 * 1024 * 1024
 
@@ -407,3 +408,108 @@ async def test_h2load_smoke(backend: Backend, start_proxy: StartProxy) -> None:
     text = out.decode()
     assert "400 succeeded, 0 failed, 0 errored" in text, text
     assert "status codes: 400 2xx" in text, text
+
+
+async def test_malformed_request_is_a_stream_error(backend: Backend, start_proxy: StartProxy,
+                                                   raw_clients: list[RawH2]) -> None:
+    proxy = await start_proxy()
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    client.conn.config.validate_outbound_headers = False  # let the bad fields out
+    client.conn.config.normalize_outbound_headers = False
+    bad = [
+        [(b"x-evil", b"a\r\nInjected: yes")],  # CR/LF in a value (would split an HTTP/1.1 head)
+        [(b"connection", b"keep-alive")],  # connection-specific (RFC 9113 8.2.2)
+        [(b"Upper", b"case")],  # upper-case field name
+        [(b"te", b"gzip")],
+    ]
+    sids = [client.request("/echo", extra=extra) for extra in bad]
+    good = client.request("/echo")
+    await client.pump(lambda c: all(c.ended(s) for s in [*sids, good]))
+    for sid in sids:
+        assert client.of(sid, h2.events.StreamReset)[0].error_code == 1  # PROTOCOL_ERROR
+    assert client.status(good) == 200
+    assert len(backend.requests) == 1 and not backend.requests[0].header("Injected")
+
+
+async def test_request_body_flow_control_holds_the_client(start_proxy: StartProxy, raw_clients: list[RawH2]) -> None:
+    """A handler that does not read: the client may send one window (1 MiB), then must wait;
+    once the handler reads, the window reopens and the whole body arrives."""
+    release = asyncio.Event()
+    got: list[int] = []
+
+    async def app(ex: Any) -> None:
+        await release.wait()
+        data = await ex.body.read_all()
+        got.append(len(data))
+        await ex.respond(200, hashlib.sha256(data).hexdigest().encode())
+
+    proxy = await start_proxy(app=app)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    await client.pump(lambda c: c.conn.remote_settings.initial_window_size == 1 << 20)
+    sid = client.request("/upload", method="POST", end=False)
+    payload = bytes(range(256)) * (3 * 1024 * 1024 // 256)
+    sent = 0
+
+    async def send_what_the_window_allows() -> None:
+        nonlocal sent
+        while sent < len(payload):
+            window = min(client.conn.local_flow_control_window(sid), client.conn.max_outbound_frame_size)
+            if window <= 0:
+                return
+            client.conn.send_data(sid, payload[sent:sent + window])
+            sent += window
+            client.flush()
+
+    await send_what_the_window_allows()
+    with pytest.raises(TimeoutError):  # no WINDOW_UPDATE while nobody reads
+        await client.pump(lambda c: c.conn.local_flow_control_window(sid) > 0, timeout=0.5)
+    assert sent == 1 << 20
+    release.set()
+    async with asyncio.timeout(10):
+        while sent < len(payload):
+            await client.pump(lambda c: c.conn.local_flow_control_window(sid) > 0)
+            await send_what_the_window_allows()
+    client.conn.end_stream(sid)
+    client.flush()
+    await client.pump(lambda c: c.ended(sid))
+    assert client.status(sid) == 200
+    assert client.body(sid) == hashlib.sha256(payload).hexdigest().encode()
+    assert got == [len(payload)]
+
+
+async def test_h2c_after_proxy_protocol_header(backend: Backend, start_proxy: StartProxy) -> None:
+    proxy = await start_proxy(proxy_protocol=True, proxy_protocol_trusted_ips=("127.0.0.1",))
+    reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+    client = RawH2(reader, writer)
+    try:
+        writer.write(build_v1("203.0.113.7", 4242, "127.0.0.1", proxy.port))
+        client.conn.initiate_connection()
+        client.flush()
+        sid = client.request("/echo")
+        await client.pump(lambda c: c.ended(sid))
+        assert client.status(sid) == 200
+        assert backend.requests[-1].header("X-Real-Ip") == "203.0.113.7"
+    finally:
+        await client.close()
+
+
+async def test_stalled_request_body_hits_read_timeout(start_proxy: StartProxy, raw_clients: list[RawH2]) -> None:
+    async def app(ex: Any) -> None:
+        await ex.body.read_all()
+        await ex.respond(200, b"never")
+
+    proxy = await start_proxy(app=app, read_timeout=0.3)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    sid = client.request("/slow", method="POST", end=False)
+    client.conn.send_data(sid, b"first part only")
+    client.flush()
+    await client.pump(lambda c: c.ended(sid), timeout=5)
+    assert client.status(sid) == 408
+    other = client.request("/after", method="POST", end=False)  # the connection lives on
+    client.conn.send_data(other, b"x", end_stream=True)
+    client.flush()
+    await client.pump(lambda c: c.ended(other))
+    assert client.status(other) == 200
