@@ -23,6 +23,7 @@ import trustme
 
 from tests.harness import lb, running_app
 from tests.proxy.client import RawClient
+from tests.tls.conftest import pem_pair
 
 H2_SERVER = importlib.util.find_spec("traefikpy.proxy.h2server") is not None
 needs_h2_server = pytest.mark.skipif(not H2_SERVER, reason="the HTTP/2 downstream server is not there yet")
@@ -210,3 +211,56 @@ async def test_grpc_server_down_is_unavailable() -> None:
                                     headers=[("Content-Type", "application/grpc")])
         await client.close()
     assert resp.status == 502
+
+
+def _tls_calls(port: int, root: bytes) -> dict[str, Any]:
+    credentials = grpc.ssl_channel_credentials(root_certificates=root)
+    options = (("grpc.ssl_target_name_override", "grpc.test"),)
+    out: dict[str, Any] = {}
+    with grpc.secure_channel(f"127.0.0.1:{port}", credentials, options=options) as channel:
+        out["unary"] = channel.unary_unary("/test.Echo/Unary")(b"tls", metadata=(("x-client", "c2"),), timeout=5)
+        out["stream"] = list(channel.unary_stream("/test.Echo/ServerStream")(b"3", timeout=5))
+        try:
+            channel.unary_unary("/test.Echo/Fail")(b"t", timeout=5)
+        except grpc.RpcError as exc:
+            out["fail"] = (exc.code(), exc.details())
+    return out
+
+
+@needs_h2_server
+async def test_grpc_client_over_tls_entrypoint_to_h2c_server(grpc_h2c: int, ca: trustme.CA) -> None:
+    config = _config(f"h2c://127.0.0.1:{grpc_h2c}")
+    config["http"]["routers"]["grpc"]["tls"] = {}
+    config["tls"] = {"certificates": [pem_pair(ca, "grpc.test")]}
+    async with running_app(config) as rt:
+        out = await asyncio.to_thread(_tls_calls, rt.app.port("web"), ca.cert_pem.bytes())
+    assert out["unary"] == b"echo:tls|c2"
+    assert out["stream"] == [b"item-0", b"item-1", b"item-2"]
+    assert out["fail"] == (grpc.StatusCode.NOT_FOUND, "no such thing: t")
+
+
+def _ping_pong(port: int) -> list[bytes]:
+    """Bidirectional streaming in lock step: each message is sent only after the answer to the
+    previous one arrived, so both directions must stream through the proxy while open."""
+    import queue
+
+    outbox: queue.Queue[bytes | None] = queue.Queue()
+
+    def requests() -> Iterator[bytes]:
+        while (item := outbox.get(timeout=5)) is not None:
+            yield item
+
+    answers: list[bytes] = []
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        outbox.put(b"m0")
+        for answer in channel.stream_stream("/test.Echo/Bidi")(requests(), timeout=10):
+            answers.append(answer)
+            outbox.put(b"m%d" % len(answers) if len(answers) < 5 else None)
+    return answers
+
+
+@needs_h2_server
+async def test_grpc_bidi_streams_in_lock_step(grpc_h2c: int) -> None:
+    async with running_app(_config(f"h2c://127.0.0.1:{grpc_h2c}")) as rt:
+        answers = await asyncio.to_thread(_ping_pong, rt.app.port("web"))
+    assert answers == [b"M0", b"M1", b"M2", b"M3", b"M4"]
