@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Final, cast
+from typing import Final
 
 from traefikpy.proxy.errors import (
     STATUS_TEXT,
@@ -262,7 +262,7 @@ async def _next_chunk(body: Body, conn: UpstreamConnection) -> bytes | None:
     if conn.head_done or conn.error is not None:
         return None
     read = asyncio.ensure_future(body.read())
-    head = cast("asyncio.Future[None]", conn.head_future())  # a SyncWaiter speaks the Future protocol
+    head = conn.head_future()
     await asyncio.wait((read, head), return_when=asyncio.FIRST_COMPLETED)
     if read.done():
         return read.result()

@@ -45,7 +45,6 @@ from traefikpy.proxy.resprules import (
     classify_response_header,
     connection_tokens,
 )
-from traefikpy.proxy.waiter import SyncWaiter
 
 if TYPE_CHECKING:
     from traefikpy.proxy.upstream import Pool
@@ -75,7 +74,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.idle_since = 0.0
         self.write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._head_waiter: SyncWaiter | None = None
+        self._head_waiter: asyncio.Future[None] | None = None
         self._body_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         # per response
@@ -167,8 +166,6 @@ class UpstreamConnection(asyncio.Protocol):
                 self._protocol_error(f"invalid response: {exc.__context__!r}")
         except httptools.HttpParserError as exc:
             self._protocol_error(f"invalid response from upstream: {exc}")
-        if self.head_done and self._head_waiter is not None:
-            self._wake_head()
 
     def _known_response(self, known: Known, data: bytes, end: int) -> None:
         """A complete response whose head is byte-identical to one llhttp already parsed: the
@@ -269,9 +266,11 @@ class UpstreamConnection(asyncio.Protocol):
                 self.has_date,
             )
         self.head_done = True
-        # The head waiter is woken by data_received once llhttp returns: the forwarder resumes
-        # synchronously (SyncWaiter) and must not run inside the parser (a 101 hands the socket
-        # to a byte pipe, a complete response hands the connection to another exchange).
+        waiter = self._head_waiter
+        if waiter is not None:
+            self._head_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
         if self._drain_waiter is not None:
             self._wake_drain()  # an upload waiting to drain stops: the answer is here
         if self.head_only and status != 101:
@@ -340,12 +339,11 @@ class UpstreamConnection(asyncio.Protocol):
         if self.error is not None:
             raise self.error
 
-    def head_future(self) -> SyncWaiter:
-        """A future resolved when the response head (or an error) arrives; the waiting task
-        resumes in the callback that parsed the head (see ``waiter.py``)."""
+    def head_future(self) -> asyncio.Future[None]:
+        """A future resolved when the response head (or an error) arrives."""
         waiter = self._head_waiter
         if waiter is None:
-            waiter = self._head_waiter = SyncWaiter(self.loop)
+            waiter = self._head_waiter = self.loop.create_future()
             if self.head_done or self.error is not None:
                 self._wake_head()
         return waiter

@@ -77,17 +77,12 @@ class RequestReader:
     _wire: int
     _chunks: int
     _feeding: int
-    _in_feed: bool
-    _kick: bool
 
     # provided by the connection
     def _reject(self, status: int, detail: str = "") -> None:
         raise NotImplementedError
 
     def _activate(self, writer: H1Writer) -> None:
-        raise NotImplementedError
-
-    def _wake_task(self) -> None:
         raise NotImplementedError
 
     def _pause(self, reason: int) -> None:
@@ -136,7 +131,6 @@ class RequestReader:
         self._feeding = len(data)
         if self._wire >= 0:
             self._wire += len(data)
-        self._in_feed = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -156,11 +150,6 @@ class RequestReader:
                 self._cur.body.fail(RequestBodyError(f"malformed request body: {exc}"))
             self._reject(status, detail)
             return
-        finally:
-            self._in_feed = False
-            if self._kick:
-                self._kick = False
-                self._wake_task()
         if self._in_head:
             self._head_raw += len(data)
             if self._head_raw > self.config.max_header_bytes + _HEAD_SLACK:

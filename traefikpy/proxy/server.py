@@ -37,7 +37,6 @@ from traefikpy.proxy.h1request import RequestState
 from traefikpy.proxy.h1rules import MAX_DISCARD, reject_response
 from traefikpy.proxy.h1writer import H1Writer
 from traefikpy.proxy.http import Handler, Headers
-from traefikpy.proxy.waiter import SyncWaiter
 
 __all__ = ["ConnectionSet", "H1Connection", "ProxyProtocolPolicy", "ServerConfig"]
 
@@ -75,9 +74,7 @@ class H1Connection(RequestReader, asyncio.Protocol):
         self._queue: deque[H1Writer] = deque()
         self._cur: H1Writer | None = None  # request whose body the parser is reading
         self._task: asyncio.Task[None] | None = None
-        self._wake: SyncWaiter | None = None
-        self._in_feed = False  # inside parser.feed_data: waking the task waits until it returns
-        self._kick = False
+        self._wake: asyncio.Future[None] | None = None
         self._served = 0
         self._shutting_down = False
         self._rejected: tuple[int, str] | None = None
@@ -201,19 +198,11 @@ class H1Connection(RequestReader, asyncio.Protocol):
     def _activate(self, writer: H1Writer) -> None:
         self._active = writer
         self._served += 1
-        if self._in_feed:
-            self._kick = True  # the parser is still running: wake the task once it returns
-        else:
-            self._wake_task()
-
-    def _wake_task(self) -> None:
-        """Run the handler for ``_active``: the idle task resumes synchronously (``SyncWaiter``)
-        when called from a protocol callback; the first request starts the task."""
         waiter = self._wake
         if waiter is not None:
             self._wake = None
             waiter.set_result(None)
-        elif self._task is None and self._active is not None and not self.closed:
+        elif self._task is None:
             self._task = self.loop.create_task(self._serve(), name=f"h1 {self.client_ip}:{self.client_port}")
 
     async def _serve(self) -> None:
@@ -223,7 +212,7 @@ class H1Connection(RequestReader, asyncio.Protocol):
             while not self.closed:
                 writer = self._active
                 if writer is None:
-                    waiter = self._wake = SyncWaiter(loop)
+                    waiter = self._wake = loop.create_future()
                     await waiter
                     continue
                 writer.started = True
