@@ -199,3 +199,50 @@ async def test_acme_tls_handshake_gets_the_challenge_certificate_only_with_that_
             cert.extensions.get_extension_for_oid(ACME_IDENTIFIER_OID)
     finally:
         await app.stop()
+
+
+def test_shutdown_is_not_held_up_by_a_hanging_ca(tmp_path: Path) -> None:
+    """A CA that accepts connections and never answers: the order is in flight in its thread, and
+    stopping the App (then closing the loop, as ``traefikpy`` does on SIGTERM) is still quick."""
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent(f"""
+        import asyncio, socket, sys, time
+        sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+        from tests.harness import FeedProvider
+        from traefikpy.app import App
+        from traefikpy.config.sources import load_static
+
+        hang = socket.create_server(("127.0.0.1", 0))
+        port = hang.getsockname()[1]
+        static = load_static([
+            "--entryPoints.web.address=127.0.0.1:0",
+            "--certificatesResolvers.le.acme.storage={tmp_path / 'acme.json'}",
+            f"--certificatesResolvers.le.acme.caServer=https://127.0.0.1:{{port}}/dir",
+            "--certificatesResolvers.le.acme.httpChallenge.entryPoint=web"], {{}}, search=False)
+
+        async def main():
+            feed = FeedProvider()
+            app = App(static, providers=[feed])
+            await app.start()
+            feed.push({{"http": {{"routers": {{"a": {{"rule": "Host(`a.example`)", "service": "noop@internal",
+                                                   "tls": {{"certResolver": "le"}}}}}}}}}})
+            resolver = app.acme.get("le")
+            while resolver.orders == 0:
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.5)  # the thread is blocked on the CA
+            await app.stop()
+
+        start = time.monotonic()
+        asyncio.run(main())
+        print("exited", round(time.monotonic() - start, 2))
+    """)
+    started = time.monotonic()
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "exited" in out.stdout
+    assert elapsed < 15, elapsed  # the CA client timeout is 120 s

@@ -41,6 +41,9 @@ ORDER_TIMEOUT = 180.0
 
 NONCE_RETRIES = 20
 
+CA_BUNDLE_PREFIX = "traefikpy-acme-ca-"
+"""Name prefix of the CA bundle files :func:`ca_bundle` assembles (removed when the resolver closes)."""
+
 
 class ACMEError(Exception):
     """An order or registration that failed (the message says why)."""
@@ -158,6 +161,8 @@ def ca_bundle(cfg: ACME, env: dict[str, str] | None = None) -> str | bool:
         paths = [p for p in env["LEGO_CA_CERTIFICATES"].replace(",", os.pathsep).split(os.pathsep) if p]
     if not paths:
         return True
+    if len(paths) == 1 and "-----BEGIN" not in paths[0] and not cfg.ca_system_cert_pool:
+        return paths[0]
     parts: list[bytes] = []
     for path in paths:
         if "-----BEGIN" in path:
@@ -169,7 +174,7 @@ def ca_bundle(cfg: ACME, env: dict[str, str] | None = None) -> str | bool:
         system = certifi.where()
         with open(system, "rb") as handle:
             parts.append(handle.read())
-    fd, bundle = tempfile.mkstemp(prefix="traefikpy-acme-ca-", suffix=".pem")
+    fd, bundle = tempfile.mkstemp(prefix=CA_BUNDLE_PREFIX, suffix=".pem")
     with os.fdopen(fd, "wb") as handle:
         handle.write(b"\n".join(parts))
     return bundle

@@ -10,8 +10,9 @@ compile and is served on new handshakes without a restart.
   their ``tls.domains`` (main + sans, one certificate each) or else the hosts of their rule's
   ``Host`` matchers (one certificate for them all).  Sets already covered by a stored certificate
   are not ordered again.
-* One worker per resolver runs orders one at a time (the ``acme`` library is blocking: it runs in
-  ``asyncio.to_thread``); a failed set waits with exponential backoff before its next attempt.
+* One worker per resolver runs orders one at a time (the ``acme`` library is blocking: each order
+  runs in a daemon thread, like ``asyncio.to_thread`` but without holding up the shutdown of the
+  loop when the CA hangs); a failed set waits with exponential backoff before its next attempt.
 * Renewal: every ``renewInterval`` the stored certificates are checked; one with less than
   ``renewPeriod`` left is ordered again (Traefik's periods by ``certificatesDuration`` when unset).
 """
@@ -19,8 +20,11 @@ compile and is served on new handshakes without a restart.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
+import os
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
@@ -28,7 +32,7 @@ from typing import Any, TypeVar
 from cryptography import x509
 
 from traefikpy.acme.challenges import Challenges
-from traefikpy.acme.client import ACMEAccount, ACMEError, ca_bundle
+from traefikpy.acme.client import CA_BUNDLE_PREFIX, ACMEAccount, ACMEError, ca_bundle
 from traefikpy.acme.dns import (
     authoritative_nameservers,
     cleanup_challenge,
@@ -51,6 +55,33 @@ BACKOFF_MAX = 3600.0
 
 HOUR = 3600.0
 T = TypeVar("T")
+
+
+async def in_thread(fn: Callable[..., T], *args: Any, name: str = "acme") -> T:
+    """``fn(*args)`` in a new daemon thread.  Unlike ``asyncio.to_thread`` (the loop's default
+    executor, joined when the loop shuts down), a CA that hangs cannot delay the shutdown: on
+    cancellation the thread is abandoned and its result dropped."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def deliver(result: T | None, exc: BaseException | None) -> None:
+        if future.done():
+            return
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+
+    def run() -> None:
+        try:
+            result, exc = fn(*args), None
+        except BaseException as error:  # handed to the awaiting task
+            result, exc = None, error
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(deliver, result, exc)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await future
 
 
 def renew_durations(hours: int) -> tuple[float, float]:
@@ -163,6 +194,9 @@ class Resolver:
 
     async def close(self) -> None:
         await self._tasks.close()
+        if isinstance(self._verify, str) and os.path.basename(self._verify).startswith(CA_BUNDLE_PREFIX):
+            with contextlib.suppress(OSError):
+                os.unlink(self._verify)  # the CA bundle ca_bundle() assembled
 
     # provider
 
@@ -271,7 +305,7 @@ class Resolver:
         self.orders += 1
         log.info("certificates resolver %s: ordering a certificate for %s (%s)", self.resolver, ", ".join(key), reason)
         try:
-            issued = await asyncio.to_thread(self._obtain_blocking, key)
+            issued = await in_thread(self._obtain_blocking, key, name=f"acme-{self.resolver}")
         except Exception as exc:  # any failure: backoff, the worker keeps going
             if not isinstance(exc, (ACMEError, StorageError, OSError)):
                 log.exception("certificates resolver %s: unexpected error", self.resolver)
