@@ -69,6 +69,8 @@ def _transport(name: str, model: Any) -> Transport:
         response_header_timeout=timeouts.response_header_timeout,
         idle_conn_timeout=timeouts.idle_conn_timeout,
         disable_http2=bool(getattr(model, "disable_http2", False)),
+        read_idle_timeout=float(getattr(timeouts, "read_idle_timeout", 0.0) or 0.0),
+        ping_timeout=float(getattr(timeouts, "ping_timeout", 15.0) or 0.0),
     )
 
 

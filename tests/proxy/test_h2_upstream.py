@@ -91,6 +91,8 @@ class _H2ServerConn(asyncio.Protocol):
         if self.h1:
             self._h1(data)
             return
+        if self.backend.frozen:
+            return  # a hung server: reads, never answers (not even PINGs)
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError:
@@ -124,6 +126,8 @@ class _H2ServerConn(asyncio.Protocol):
                 if s is not None:
                     s.body.put_nowait(None)
                     s.window.set()
+            elif isinstance(ev, h2.events.PingReceived):
+                self.backend.pings += 1
             elif isinstance(ev, h2.events.WindowUpdated):
                 for s in self.streams.values():
                     s.window.set()
@@ -191,6 +195,9 @@ class _H2ServerConn(asyncio.Protocol):
             self.streams.pop(s.id, None)
             self.flush()
             return
+        if path == "/freeze":
+            b.frozen = True
+            return
         if path == "/slow":
             await asyncio.sleep(float(q.get("delay", "2")))
         if path == "/hold":
@@ -256,6 +263,8 @@ class H2Backend:
         self.open: set[_H2ServerConn] = set()
         self.requests: list[_Stream] = []
         self.refused = False
+        self.frozen = False
+        self.pings = 0
         self.active = 0
         self.max_active = 0
         self.server: asyncio.AbstractServer | None = None
@@ -556,3 +565,19 @@ async def test_transport_change_moves_to_new_connections(h2c: H2Backend) -> None
             await asyncio.sleep(0.02)
         assert h2c.closed == 1  # the retired pool's idle connection was closed
     assert h2c.connections == 2
+
+
+async def test_read_idle_timeout_pings_and_a_hung_server_is_dropped(h2c: H2Backend) -> None:
+    transport = {"forwardingTimeouts": {"readIdleTimeout": "150ms", "pingTimeout": "200ms"}}
+    async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}", transport)) as rt:
+        assert (await rt.get("/one")).status == 200
+        await asyncio.sleep(0.5)
+        assert h2c.pings >= 2  # quiet connection: PINGed, answered, kept
+        assert (await rt.get("/two")).status == 200
+        assert h2c.connections == 1
+        started = time.monotonic()
+        resp = await rt.get("/freeze")  # the server stops answering anything
+        assert resp.status == 502
+        assert time.monotonic() - started < 2
+        await asyncio.sleep(0.05)
+        assert h2c.closed == 1  # the unanswered PING closed the connection

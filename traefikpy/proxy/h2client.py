@@ -252,6 +252,9 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.forgotten = False
         self.opened_streams = 0
         self._flush_soon = False
+        self.last_read = self.loop.time()
+        self._read_idle: asyncio.TimerHandle | None = None
+        self._ping: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -271,8 +274,12 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.h2.initiate_connection()
         self.h2.increment_flow_control_window(CONN_WINDOW - 65535)
         self.flush()
+        read_idle = self.pool.transport.read_idle_timeout
+        if read_idle > 0:
+            self._read_idle = self.loop.call_later(read_idle, self._check_read_idle)
 
     def data_received(self, data: bytes) -> None:
+        self.last_read = self.loop.time()
         try:
             events = self.h2.receive_data(data)
         except h2.exceptions.ProtocolError as exc:
@@ -322,6 +329,10 @@ class H2UpstreamConnection(asyncio.Protocol):
                 stream = self.streams.get(event.stream_id)
                 if stream is not None:
                     stream.window_opened()
+        elif isinstance(event, h2.events.PingAckReceived):
+            if self._ping is not None:
+                self._ping.cancel()
+                self._ping = None
         elif isinstance(event, h2.events.RemoteSettingsChanged):
             if not self.settings.done():
                 self.settings.set_result(None)
@@ -347,9 +358,10 @@ class H2UpstreamConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.goaway = True
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
+        for timer in (self._idle, self._read_idle, self._ping):
+            if timer is not None:
+                timer.cancel()
+        self._idle = self._read_idle = self._ping = None
         error = UpstreamClosed(
             f"upstream closed the HTTP/2 connection{f': {exc}' if exc else ''}", request_sent=True
         )
@@ -485,6 +497,36 @@ class H2UpstreamConnection(asyncio.Protocol):
                 if limit > 0 and not self.closed:
                     self._idle = self.loop.call_later(limit, self._idle_expired)
         self.pool.wake()
+
+    def _check_read_idle(self) -> None:
+        """``readIdleTimeout``: PING a connection that sent nothing for that long; without an
+        answer within ``pingTimeout`` it is closed and its streams fail (Go's http2 health check)."""
+        self._read_idle = None
+        if self.closed:
+            return
+        t = self.pool.transport
+        quiet = self.loop.time() - self.last_read
+        if quiet >= t.read_idle_timeout and self._ping is None:
+            try:
+                self.h2.ping(b"tpyping\0")
+            except h2.exceptions.ProtocolError:
+                return
+            self.flush()
+            if t.ping_timeout > 0:
+                self._ping = self.loop.call_later(t.ping_timeout, self._ping_unanswered)
+            delay = t.read_idle_timeout
+        else:
+            delay = max(0.001, t.read_idle_timeout - quiet)
+        self._read_idle = self.loop.call_later(delay, self._check_read_idle)
+
+    def _ping_unanswered(self) -> None:
+        self._ping = None
+        if self.closed:
+            return
+        self._fatal(UpstreamClosed(
+            f"no answer to PING within pingTimeout {self.pool.transport.ping_timeout}s", request_sent=True))
+        if self.transport is not None:
+            self.transport.abort()
 
     def _idle_expired(self) -> None:
         self._idle = None

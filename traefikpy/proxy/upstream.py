@@ -51,6 +51,8 @@ class Transport:
     response_header_timeout: float = 0.0
     idle_conn_timeout: float = 90.0
     disable_http2: bool = False  # https servers: never offer h2 in ALPN (HTTP/2 client in h2client.py)
+    read_idle_timeout: float = 0.0  # HTTP/2: PING after this long without a frame (0: never)
+    ping_timeout: float = 15.0  # HTTP/2: close the connection when a PING is not answered in time
 
 
 Origin = tuple[str, str, int]
