@@ -198,6 +198,19 @@ class _H2ServerConn(asyncio.Protocol):
         if path == "/freeze":
             b.frozen = True
             return
+        if path == "/early":  # answers before the upload is over, never reads it
+            self.respond_head(s, 413, [(b"content-length", b"8")])
+            await self.send(s, b"too big\n")
+            self.end(s)
+            return
+        if path == "/reset-mid":
+            self.respond_head(s, 200, [(b"content-type", b"text/plain")])
+            await self.send(s, b"partial")
+            await asyncio.sleep(0.05)
+            self.h2.reset_stream(s.id, h2.errors.ErrorCodes.INTERNAL_ERROR)
+            self.streams.pop(s.id, None)
+            self.flush()
+            return
         if path == "/slow":
             await asyncio.sleep(float(q.get("delay", "2")))
         if path == "/hold":
@@ -581,3 +594,36 @@ async def test_read_idle_timeout_pings_and_a_hung_server_is_dropped(h2c: H2Backe
         assert time.monotonic() - started < 2
         await asyncio.sleep(0.05)
         assert h2c.closed == 1  # the unanswered PING closed the connection
+
+
+async def test_upstream_reset_after_the_head_aborts_the_client(h2c: H2Backend) -> None:
+    async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
+        client = await RawClient.connect(rt.app.port("web"))
+        await client.send(b"GET /reset-mid HTTP/1.1\r\nHost: a.test\r\n\r\n")
+        head = await client.reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and b"chunked" in head.lower()
+        rest = b""
+        assert await asyncio.wait_for(_read_to_eof(client, rest), 3) is True
+        await client.close()
+        assert (await rt.get("/after")).status == 200  # the upstream connection is still fine
+    assert h2c.connections == 1
+
+
+async def _read_to_eof(client: RawClient, data: bytes) -> bool:
+    """Read until the proxy closes; True when the body never got its terminating chunk."""
+    try:
+        while chunk := await client.reader.read(65536):
+            data += chunk
+    except ConnectionError:
+        pass
+    return b"partial" in data and not data.endswith(b"0\r\n\r\n")
+
+
+async def test_early_answer_during_an_upload(h2c: H2Backend) -> None:
+    payload = b"x" * (4 * 1024 * 1024)
+    async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
+        resp = await rt.request("POST", "/early", data=payload)
+        assert resp.status == 413
+        assert await resp.read() == b"too big\n"
+        assert (await rt.get("/after")).status == 200
+    assert h2c.connections == 1
