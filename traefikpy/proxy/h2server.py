@@ -52,6 +52,7 @@ from traefikpy.proxy.connections import ConnectionSet, ServerConfig
 from traefikpy.proxy.errors import STATUS_TEXT, ClientClosed, ProxyError, RequestTimeout
 from traefikpy.proxy.forwarded import is_managed
 from traefikpy.proxy.h1body import EmptyBody
+from traefikpy.proxy.h1request import _canonical, _decoded  # the HTTP/1.1 server's caches
 from traefikpy.proxy.h1rules import (
     H_ALIAS,
     H_CONNECTION,
@@ -63,6 +64,7 @@ from traefikpy.proxy.h1rules import (
     H_TRANSFER_ENCODING,
     H_UPGRADE,
     H_XFF,
+    Reject,
     classify_request_header,
 )
 from traefikpy.proxy.h1writer import date_header
@@ -70,13 +72,10 @@ from traefikpy.proxy.http import BodyTooLarge, Exchange, Handler, Headers, read_
 from traefikpy.proxy.server import H1Connection
 from traefikpy.proxy.target import (
     BadTarget,
-    canonical_host,
     clean_path,
-    decode_path,
     encode_query_semicolons,
     has_denied_encoding,
     normalize_path,
-    valid_host,
 )
 
 log = logging.getLogger("traefikpy.proxy")
@@ -118,11 +117,13 @@ class _Refusing(h2.connection.H2Connection):
     connection.  The header block is still decoded so the HPACK state stays in step."""
 
     def _receive_headers_frame(self, frame: HeadersFrame) -> tuple[list[Any], list[Any]]:
+        limit = self.local_settings.max_concurrent_streams
         if (
-            frame.stream_id not in self.streams
+            len(self.streams) >= limit  # cheap pre-check: open_inbound_streams walks every stream
+            and frame.stream_id not in self.streams
             and frame.stream_id % 2 == 1
             and frame.stream_id > self.highest_inbound_stream_id
-            and self.open_inbound_streams + 1 > self.local_settings.max_concurrent_streams
+            and self.open_inbound_streams + 1 > limit
         ):
             self.decoder.decode(frame.data, raw=True)
             self.highest_inbound_stream_id = frame.stream_id
@@ -708,7 +709,7 @@ class H2Connection(asyncio.Protocol):
         if not status:
             try:
                 host_name, raw_path, query = self._target(host_b, path)
-            except BadTarget as exc:
+            except (BadTarget, Reject) as exc:
                 status, detail = exc.status, str(exc)
         if status:
             stream.exchange = self._exchange(stream, method, b"/", "/", b"", headers, "")
@@ -720,13 +721,11 @@ class H2Connection(asyncio.Protocol):
         self.config.forwarded.finish(
             headers, seen, xff, client_ip=self.client_ip_b, tls=tls, websocket=False, host=host_b or None
         )
-        stream.exchange = self._exchange(stream, method, raw_path, decode_path(raw_path), query, headers, host_name)
+        stream.exchange = self._exchange(stream, method, raw_path, _decoded(raw_path), query, headers, host_name)
         stream.task = self.loop.create_task(self._run(stream), name=f"h2 {self.client_ip}:{self.client_port}#{sid}")
 
     def _target(self, host: bytes, path: bytes) -> tuple[str, bytes, bytes]:
-        if host and not valid_host(host):
-            raise BadTarget("malformed Host header")
-        host_name = canonical_host(host) if host else ""
+        host_name = _canonical(host) if host else ""
         if path == b"*":
             return host_name, path, b""
         if path[:1] != b"/":
