@@ -64,8 +64,20 @@ class RawH2:
         self.closed = False
 
     @classmethod
-    async def open(cls, port: int) -> RawH2:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    async def open(cls, port: int, sni: str | None = None) -> RawH2:
+        """h2c, or h2 over TLS (ALPN) with ``sni``."""
+        if sni is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        else:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2", "http/1.1"])
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, server_hostname=sni)
+            alpn = writer.get_extra_info("ssl_object").selected_alpn_protocol()
+            if alpn != "h2":
+                writer.close()
+                raise ConnectionError(f"ALPN chose {alpn!r}")
         self = cls(reader, writer)
         self.conn.initiate_connection()
         self.flush()
@@ -77,10 +89,10 @@ class RawH2:
             self.writer.write(data)
 
     def request(self, path: str, method: str = "GET", extra: list[tuple[bytes, bytes]] | None = None,
-                end: bool = True) -> int:
+                end: bool = True, authority: str = "h2.test", scheme: str = "http") -> int:
         sid: int = self.conn.get_next_available_stream_id()
-        headers = [(b":method", method.encode()), (b":path", path.encode()), (b":scheme", b"http"),
-                   (b":authority", b"h2.test"), *(extra or [])]
+        headers = [(b":method", method.encode()), (b":path", path.encode()), (b":scheme", scheme.encode()),
+                   (b":authority", authority.encode()), *(extra or [])]
         self.conn.send_headers(sid, headers, end_stream=end)
         self.flush()
         return sid
@@ -133,10 +145,9 @@ async def raw_clients() -> AsyncIterator[list[RawH2]]:
 
 async def test_h2_over_tls_alpn_and_http11_still_served(backend: Backend, ca: trustme.CA) -> None:
     async with running_app(tls_config(backend, ca)) as rt:
-        base = f"https://a.test:{rt.app.port('web')}"
         transport = httpx.AsyncHTTPTransport(http2=True, verify=verify_ctx(ca))
-        async with httpx.AsyncClient(transport=transport, base_url=base) as client:
-            # httpx resolves a.test itself: map it to loopback through the request URL instead.
+        async with httpx.AsyncClient(transport=transport) as client:
+            # 127.0.0.1 in the URL, a.test as SNI (the certificate is verified for it) and Host
             url = f"https://127.0.0.1:{rt.app.port('web')}/echo?q=1"
             ext = {"sni_hostname": "a.test"}
             answer = await client.get(url, headers={"host": "a.test"}, extensions=ext)
@@ -167,6 +178,43 @@ async def test_h2_tls_large_bodies_both_ways(backend: Backend, ca: trustme.CA) -
             down = await client.get(url + f"/bytes?size={MB5}", headers={"host": "a.test"}, extensions=ext)
             assert down.status_code == 200 and down.headers["content-length"] == str(MB5)
             assert hashlib.sha256(down.content).digest() == hashlib.sha256(b"x" * MB5).digest()
+
+
+async def test_h2_connection_reuse_across_hosts_gets_421_when_options_differ(
+    backend: Backend, ca: trustme.CA, raw_clients: list[RawH2]
+) -> None:
+    """Browsers reuse an h2 connection for every host its certificate covers: a host whose TLS
+    options differ from the handshake's is answered 421 on that stream (the client retries on a
+    new connection), the others are served on the same connection."""
+    routers = {
+        "strict": {"rule": "Host(`a.test`)", "service": "echo", "tls": {"options": "modern"}},
+        "relaxed": {"rule": "Host(`b.test`)", "service": "echo", "tls": {}},
+        "relaxed2": {"rule": "Host(`c.test`)", "service": "echo", "tls": {}},
+    }
+    cfg = {"http": {"routers": routers, "services": {"echo": lb(backend.url)}},
+           "tls": {"certificates": [pem_pair(ca, "a.test", "b.test", "c.test")],
+                   "options": {"modern": {"minVersion": "VersionTLS13"}}}}
+    async with running_app(cfg) as rt:
+        client = await RawH2.open(rt.app.port("web"), sni="b.test")
+        raw_clients.append(client)
+        same = client.request("/echo", authority="b.test", scheme="https")
+        sibling = client.request("/echo", authority="c.test", scheme="https")
+        other = client.request("/echo", authority="a.test", scheme="https")
+        await client.pump(lambda c: all(c.ended(s) for s in (same, sibling, other)))
+        assert client.status(same) == 200 and client.status(sibling) == 200
+        assert client.status(other) == 421
+
+
+async def test_alpn_http11_only_option_keeps_http11(backend: Backend, ca: trustme.CA) -> None:
+    cfg = tls_config(backend, ca)
+    cfg["tls"]["options"] = {"default": {"alpnProtocols": ["http/1.1"]}}
+    async with running_app(cfg) as rt:
+        with pytest.raises(ConnectionError, match="http/1.1"):
+            await RawH2.open(rt.app.port("web"), sni="a.test")
+        async with httpx.AsyncClient(http2=True, verify=verify_ctx(ca)) as client:
+            answer = await client.get(f"https://127.0.0.1:{rt.app.port('web')}/echo",
+                                      headers={"host": "a.test"}, extensions={"sni_hostname": "a.test"})
+            assert answer.http_version == "HTTP/1.1" and answer.status_code == 200
 
 
 # -- h2c -----------------------------------------------------------------------------------------
