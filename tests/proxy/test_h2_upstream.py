@@ -50,7 +50,9 @@ class _H2ServerConn(asyncio.Protocol):
     def __init__(self, backend: H2Backend) -> None:
         self.backend = backend
         self.h2 = h2.connection.H2Connection(
-            config=h2.config.H2Configuration(client_side=False, header_encoding=None)
+            config=h2.config.H2Configuration(
+                client_side=False, header_encoding=None, validate_outbound_headers=False
+            )
         )
         self.streams: dict[int, _Stream] = {}
         self.transport: asyncio.Transport | None = None
@@ -197,6 +199,10 @@ class _H2ServerConn(asyncio.Protocol):
             return
         if path == "/freeze":
             b.frozen = True
+            return
+        if path == "/bad-header":  # a field name HTTP/2 forbids (upper case, space)
+            self.respond_head(s, 200, [(b"Bad Name", b"x"), (b"content-length", b"0")], end=True)
+            self.streams.pop(s.id, None)
             return
         if path == "/early":  # answers before the upload is over, never reads it
             self.respond_head(s, 413, [(b"content-length", b"8")])
@@ -627,3 +633,9 @@ async def test_early_answer_during_an_upload(h2c: H2Backend) -> None:
         assert await resp.read() == b"too big\n"
         assert (await rt.get("/after")).status == 200
     assert h2c.connections == 1
+
+
+async def test_malformed_response_header_is_502(h2c: H2Backend) -> None:
+    async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
+        assert (await rt.get("/bad-header")).status == 502
+        assert (await rt.get("/fine")).status == 200

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 from collections import deque
 from collections.abc import Mapping
@@ -136,15 +137,22 @@ class H2Stream:
         status = 0
         for name, value in headers:
             if name[:1] == b":":
-                if name == b":status":
+                if name == b":status" and len(value) == 3 and value.isdigit():
                     status = int(value)
                 continue
             if name in _HOP_RESPONSE:
                 continue
+            if not _valid_field(name, value):
+                status = 0
+                break
             out.append((name, value))
+        self._cancel_timer()
+        if not 100 <= status <= 999:
+            self.fail(UpstreamProtocolError("malformed response header block", request_sent=True))
+            self.conn.reset(self, h2.errors.ErrorCodes.PROTOCOL_ERROR)
+            return
         self.status = status
         self.headers = out
-        self._cancel_timer()
         if not self.head.done():
             self.head.set_result(None)
 
@@ -153,7 +161,7 @@ class H2Stream:
         self._wake()
 
     def on_trailers(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self.trailers = [(n, v) for n, v in headers if n[:1] != b":"]
+        self.trailers = [(n, v) for n, v in headers if n[:1] != b":" and _valid_field(n, v)]
 
     def on_end(self) -> None:
         self.remote_ended = True
@@ -235,9 +243,11 @@ class H2UpstreamConnection(asyncio.Protocol):
         self.loop = asyncio.get_running_loop()
         self.h2 = h2.connection.H2Connection(
             # Outbound headers are built clean here (lower-case names, no hop-by-hop fields, no
-            # CR/LF/NUL in values): h2's per-header validation would only cost time.
+            # CR/LF/NUL in values) and inbound ones are checked by H2Stream.on_head in one pass:
+            # h2's per-header validation generators cost a third of its time per request.
             config=h2.config.H2Configuration(
-                client_side=True, header_encoding=None, validate_outbound_headers=False
+                client_side=True, header_encoding=None,
+                validate_outbound_headers=False, validate_inbound_headers=False,
             )
         )
         self.transport: asyncio.Transport | None = None
@@ -974,6 +984,14 @@ def create_forwarder(
     if settings.disable_http2:
         return h1
     return AutoForwarder(h1, h2f)
+
+
+_BAD_NAME: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9a-z]")
+
+
+def _valid_field(name: bytes, value: bytes) -> bool:
+    """A response field that may be passed on: a lower-case token name, no CR/LF/NUL in the value."""
+    return bool(name) and _BAD_NAME.search(name) is None and not (13 in value or 10 in value or 0 in value)
 
 
 def _grpc_trailers_only(headers: Headers) -> tuple[Headers, Headers] | None:
