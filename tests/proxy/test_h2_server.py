@@ -561,3 +561,36 @@ async def test_stalled_request_body_hits_read_timeout(start_proxy: StartProxy, r
     client.flush()
     await client.pump(lambda c: c.ended(other))
     assert client.status(other) == 200
+
+
+async def test_expect_100_continue_and_early_hints(backend: Backend, start_proxy: StartProxy,
+                                                   raw_clients: list[RawH2]) -> None:
+    proxy = await start_proxy()
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    sid = client.request("/upload", method="POST", end=False,
+                         extra=[(b"expect", b"100-continue"), (b"content-length", b"5")])
+    await client.pump(lambda c: bool(c.of(sid, h2.events.InformationalResponseReceived)))
+    assert dict(client.of(sid, h2.events.InformationalResponseReceived)[0].headers)[b":status"] == b"100"
+    client.conn.send_data(sid, b"hello", end_stream=True)
+    client.flush()
+    await client.pump(lambda c: c.ended(sid))
+    assert client.status(sid) == 200
+    assert json.loads(client.body(sid)) == {"size": 5, "sha256": hashlib.sha256(b"hello").hexdigest()}
+    assert backend.requests[-1].header("expect") is None
+
+
+async def test_interim_response_from_a_handler(start_proxy: StartProxy, raw_clients: list[RawH2]) -> None:
+    async def app(ex: Any) -> None:
+        await ex.send_head(103, [(b"Link", b"</style.css>; rel=preload")])
+        await ex.respond(200, b"final\n")
+
+    proxy = await start_proxy(app=app)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    sid = client.request("/")
+    await client.pump(lambda c: c.ended(sid))
+    interim = client.of(sid, h2.events.InformationalResponseReceived)
+    assert interim and dict(interim[0].headers)[b":status"] == b"103"
+    assert dict(interim[0].headers)[b"link"] == b"</style.css>; rel=preload"
+    assert client.status(sid) == 200 and client.body(sid) == b"final\n"

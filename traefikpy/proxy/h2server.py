@@ -210,9 +210,9 @@ class H2Body:
     Bytes are acknowledged to the peer (window updates) when the handler reads them."""
 
     __slots__ = ("length", "trailers", "_conn", "_sid", "_chunks", "_unacked", "_done", "_error",
-                 "_waiter", "received", "consumed")
+                 "_waiter", "received", "consumed", "expect")
 
-    def __init__(self, conn: H2Connection, stream_id: int, length: int | None) -> None:
+    def __init__(self, conn: H2Connection, stream_id: int, length: int | None, expect: bool = False) -> None:
         self.length = length
         self.trailers: Headers | None = None
         self._conn = conn
@@ -224,6 +224,7 @@ class H2Body:
         self._waiter: asyncio.Future[None] | None = None
         self.received = 0
         self.consumed = False
+        self.expect = expect  # "Expect: 100-continue": the interim 100 goes out on the first read
 
     def feed(self, data: bytes, flow: int) -> None:
         if data:
@@ -281,6 +282,9 @@ class H2Body:
                 return b""
             if self._error is not None:
                 raise self._error
+            if self.expect:
+                self.expect = False
+                self._conn.send_continue(self._sid)
             waiter = self._waiter = asyncio.get_running_loop().create_future()
             await waiter
 
@@ -615,6 +619,7 @@ class H2Connection(asyncio.Protocol):
         trusted = self.trusted
         size = 0
         regular = False
+        expect = False
         malformed = ""
         for pair in raw:
             name, value = bytes(pair[0]), bytes(pair[1])
@@ -677,7 +682,9 @@ class H2Connection(asyncio.Protocol):
             elif kind in _CONNECTION_SPECIFIC or name in _CONNECTION_DROPPED:
                 malformed = "connection-specific header"  # RFC 9113 8.2.2
                 break
-            # trailer, expect: consumed here
+            elif name == b"expect":
+                expect = value.lower() == b"100-continue"
+            # trailer: consumed here
         if not malformed and method != b"CONNECT" and not (method and path and scheme):
             malformed = "missing :method, :scheme or :path"
         if malformed:
@@ -693,7 +700,7 @@ class H2Connection(asyncio.Protocol):
         if ended or length == 0:
             stream.body = EmptyBody(0)
         else:
-            stream.body = H2Body(self, sid, length if length is not None and length >= 0 else None)
+            stream.body = H2Body(self, sid, length if length is not None and length >= 0 else None, expect)
             if self.config.read_timeout > 0:
                 stream.read_deadline = self.loop.time() + self.config.read_timeout
         status, detail = 0, ""
@@ -884,6 +891,14 @@ class H2Connection(asyncio.Protocol):
                 self.h2.end_stream(stream.sid)
         except h2.exceptions.ProtocolError:
             stream.reset = True
+        self._flush_soon()
+
+    def send_continue(self, sid: int) -> None:
+        stream = self.streams.get(sid)
+        if stream is None or stream.head_sent or stream.reset or self.closed:
+            return
+        with contextlib.suppress(h2.exceptions.ProtocolError):
+            self.h2.send_headers(sid, [(b":status", b"100")])
         self._flush_soon()
 
     def reset_stream(self, stream: H2Stream, code: int) -> None:
