@@ -68,7 +68,7 @@ class Pebble:
     @classmethod
     def start(cls, *, http_port: int | None = None, tls_port: int | None = None, nonce_reject: int = 0,
               validity: int | None = None, dns_server: str | None = None, eab: dict[str, str] | None = None,
-              alternate_roots: int = 0) -> Pebble:
+              alternate_roots: int = 0, api_port: int | None = None) -> Pebble:
         workdir = Path(tempfile.mkdtemp(prefix="pebble-"))
         ca = trustme.CA()
         leaf = ca.issue_cert("localhost", "127.0.0.1")
@@ -76,7 +76,7 @@ class Pebble:
         ca.cert_pem.write_to_path(str(ca_file))
         leaf.cert_chain_pems[0].write_to_path(str(workdir / "cert.pem"))
         leaf.private_key_pem.write_to_path(str(workdir / "key.pem"))
-        p = cls(workdir, free_port(), free_port(), http_port or free_port(), tls_port or free_port(),
+        p = cls(workdir, api_port or free_port(), free_port(), http_port or free_port(), tls_port or free_port(),
                 free_port(), free_port(), ca_file)
         config: dict[str, object] = {
             "listenAddress": f"127.0.0.1:{p.api_port}",

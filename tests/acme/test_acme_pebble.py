@@ -348,3 +348,51 @@ async def test_names_with_a_user_certificate_are_not_ordered(pebble: Pebble, bac
         await asyncio.sleep(1.5)
         assert app.acme.get("le").orders == 0
         assert pebble.orders() == before
+
+
+async def test_account_key_reused_when_the_ca_forgot_the_account(backend: Backend, tmp_path: Path) -> None:
+    """The stored account is reused as is; when the CA answers accountDoesNotExist (here: pebble
+    restarted on the same address, its accounts forgotten), the same key is registered again."""
+    storage = tmp_path / "acme.json"
+    first = Pebble.start()
+    try:
+        cfg = static(first, storage, {"httpChallenge": {"entryPoint": "web"}})
+        async with running(cfg, dynamic(backend)):
+            await trusted_answer(first.tls_port, first.root_pem())
+    finally:
+        first.stop()
+    account = stored(storage)["le"]["Account"]
+    second = Pebble.start(api_port=first.api_port, http_port=first.http_port, tls_port=first.tls_port)
+    try:
+        cfg = static(second, storage, {"httpChallenge": {"entryPoint": "web"}})
+        async with running(cfg, dynamic(backend, "other.test")) as app:
+            answer = await trusted_answer(second.tls_port, second.root_pem(), host="other.test")
+            assert answer.status == 200
+            assert app.acme.get("le").orders == 1
+        again = stored(storage)["le"]["Account"]
+        assert again["PrivateKey"] == account["PrivateKey"]  # the same key...
+        assert again["Registration"]["uri"] != account["Registration"]["uri"]  # ...registered again
+        assert [c["domain"]["main"] for c in stored(storage)["le"]["Certificates"]] == [HOST, "other.test"]
+    finally:
+        second.stop()
+
+
+async def test_new_ca_server_gets_a_new_account(pebble: Pebble, backend: Backend, tmp_path: Path) -> None:
+    """An account registered with another CA is reset (new key), as Traefik does when the account
+    URI does not match caServer."""
+    storage = tmp_path / "acme.json"
+    other = Pebble.start(http_port=pebble.http_port, tls_port=pebble.tls_port)
+    try:
+        cfg = static(other, storage, {"httpChallenge": {"entryPoint": "web"}})
+        async with running(cfg, dynamic(backend)):
+            await trusted_answer(other.tls_port, other.root_pem())
+    finally:
+        other.stop()
+    account = stored(storage)["le"]["Account"]
+    cfg = static(pebble, storage, {"httpChallenge": {"entryPoint": "web"}})
+    async with running(cfg, dynamic(backend, "other.test")):
+        answer = await trusted_answer(pebble.tls_port, pebble.root_pem(), host="other.test")
+        assert answer.status == 200
+    again = stored(storage)["le"]["Account"]
+    assert again["PrivateKey"] != account["PrivateKey"]
+    assert again["Registration"]["uri"].startswith(f"https://127.0.0.1:{pebble.api_port}/")

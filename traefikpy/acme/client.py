@@ -12,6 +12,7 @@ import datetime
 import logging
 import os
 import tempfile
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -180,6 +181,15 @@ def ca_bundle(cfg: ACME, env: dict[str, str] | None = None) -> str | bool:
     return bundle
 
 
+def _same_ca(account: Account, ca_server: str) -> bool:
+    """Whether ``account`` was registered with ``ca_server`` (Traefik resets an account whose URI
+    does not match the CA; here host and port are compared)."""
+    uri = (account.registration or {}).get("uri")
+    if not uri:
+        return True
+    return urllib.parse.urlsplit(str(uri)).netloc.lower() == urllib.parse.urlsplit(ca_server).netloc.lower()
+
+
 @dataclass
 class Issued:
     certificate: bytes  # PEM chain
@@ -191,7 +201,7 @@ class ACMEAccount:
 
     def __init__(self, cfg: ACME, stored: Account | None, verify: str | bool = True) -> None:
         self.cfg = cfg
-        if stored is not None and stored.private_key and stored.email == cfg.email:
+        if stored is not None and stored.private_key and stored.email == cfg.email and _same_ca(stored, cfg.ca_server):
             self.account = stored
         else:
             key = rsa.generate_private_key(65537, ACCOUNT_KEY_BITS)
@@ -237,14 +247,17 @@ class ACMEAccount:
     def obtain(self, domains: Sequence[str], solver: Solver) -> Issued:
         """One order for ``domains`` (the first is the subject): challenges, finalization."""
         try:
-            return self._obtain(domains, solver)
-        except messages.Error as exc:
-            if exc.code == "accountDoesNotExist" and self.account.registration:
+            try:
+                return self._obtain(domains, solver)
+            except messages.Error as exc:
+                if exc.code != "accountDoesNotExist" or not self.account.registration:
+                    raise
                 log.warning("ACME account %s unknown to %s: registering the key again",
                             self.account.registration.get("uri"), self.cfg.ca_server)
                 self.account.registration = None
-                self.register()
+                self.net.account = None  # sign newAccount with the key itself, not a kid
                 return self._obtain(domains, solver)
+        except messages.Error as exc:
             raise ACMEError(str(exc)) from None
         except errors.ValidationError as exc:
             details = [f"{a.body.identifier.value}: {c.error}" for a in exc.failed_authzrs
