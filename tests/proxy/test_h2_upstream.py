@@ -398,7 +398,7 @@ async def test_request_bodies_upload_with_flow_control(h2c: H2Backend) -> None:
 
 
 async def test_big_response_streams_with_acknowledged_windows(h2c: H2Backend) -> None:
-    size = 20 * 1024 * 1024  # above the 16 MiB connection window: needs acknowledgements
+    size = 20 * 1024 * 1024  # 20 stream windows: needs acknowledgements as the client reads
     async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
         resp = await rt.get(f"/big?size={size}")
         body = await resp.read()
@@ -639,3 +639,21 @@ async def test_malformed_response_header_is_502(h2c: H2Backend) -> None:
     async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
         assert (await rt.get("/bad-header")).status == 502
         assert (await rt.get("/fine")).status == 200
+
+
+async def test_a_slow_reader_does_not_hold_back_other_streams(h2c: H2Backend) -> None:
+    async with running_app(_config(f"h2c://127.0.0.1:{h2c.port}")) as rt:
+        stalled = []
+        for _ in range(4):  # clients that ask for 16 MiB and then stop reading
+            client = await RawClient.connect(rt.app.port("web"))
+            await client.send(b"GET /big?size=16777216 HTTP/1.1\r\nHost: a.test\r\n\r\n")
+            await client.reader.readuntil(b"\r\n\r\n")
+            stalled.append(client)
+        await asyncio.sleep(0.2)
+        async with asyncio.timeout(5):
+            resp = await rt.get("/big?size=3000000")
+            assert resp.status == 200 and len(await resp.read()) == 3000000
+            assert (await rt.get("/fine")).status == 200
+        for client in stalled:
+            await client.close()
+    assert h2c.connections == 1  # all of it on one upstream connection

@@ -22,8 +22,10 @@ connection; streams it did not process (id above ``last_stream_id``) and streams
 
 Flow control both ways: request DATA waits for the stream and connection windows; received
 DATA is acknowledged only once it was handed to the client writer, so a slow client slows the
-upstream instead of buffering the response here (windows: 1 MiB per stream, 16 MiB per
-connection).
+upstream instead of buffering the response here.  Windows: 1 MiB per stream, 1 GiB for the
+connection (Go's transport uses the same large connection window), so streams whose clients read
+slowly hold back only their own server stream, never the others sharing the connection; at most
+1 MiB per stream is buffered here.
 
 Translation (HTTP/1.1 or HTTP/2 downstream → HTTP/2 upstream): ``Host`` (or the server's
 authority without ``passHostHeader``) becomes ``:authority``; hop-by-hop headers and those
@@ -81,7 +83,7 @@ from traefikpy.proxy.upstream import (
 log = logging.getLogger("traefikpy.proxy.h2")
 
 STREAM_WINDOW: Final = 1 << 20
-CONN_WINDOW: Final = 16 << 20
+CONN_WINDOW: Final = 1 << 30
 REPLAY_LIMIT: Final = 64 * 1024
 
 _HOP_REQUEST: Final = frozenset(
@@ -506,7 +508,6 @@ class H2UpstreamConnection(asyncio.Protocol):
                 limit = self.pool.transport.idle_conn_timeout
                 if limit > 0 and not self.closed:
                     self._idle = self.loop.call_later(limit, self._idle_expired)
-        self.pool.wake()
 
     def _check_read_idle(self) -> None:
         """``readIdleTimeout``: PING a connection that sent nothing for that long; without an
@@ -663,9 +664,6 @@ class H2Pool:
             self.conns.remove(conn)
         if not conn.not_h2 and conn.settings.done():
             self.owner.upstreams.counters.closed += 1
-
-    def wake(self) -> None:
-        """A stream finished (capacity freed); nothing waits on capacity besides dials today."""
 
     def retire(self) -> None:
         self.retired = True
