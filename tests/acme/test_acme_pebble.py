@@ -396,3 +396,37 @@ async def test_new_ca_server_gets_a_new_account(pebble: Pebble, backend: Backend
     again = stored(storage)["le"]["Account"]
     assert again["PrivateKey"] != account["PrivateKey"]
     assert again["Registration"]["uri"].startswith(f"https://127.0.0.1:{pebble.api_port}/")
+
+
+async def test_dns01_exec_provider_writing_to_challtestsrv(pebble: Pebble, backend: Backend, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """DNS-01 through the exec provider: a program publishes the TXT record in pebble's own DNS
+    server (pebble-challtestsrv's management API), and removes it afterwards."""
+    import sys
+
+    calls = tmp_path / "calls.log"
+    program = tmp_path / "dns-hook"
+    program.write_text(f"""#!{sys.executable}
+import json, sys, urllib.request
+action, fqdn, value = sys.argv[1:4]
+with open({str(calls)!r}, "a") as log:
+    log.write(f"{{action}} {{fqdn}}\\n")
+path = "set-txt" if action == "present" else "clear-txt"
+body = {{"host": fqdn, "value": value}} if action == "present" else {{"host": fqdn}}
+urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:{pebble.cts_port}/" + path,
+                       data=json.dumps(body).encode(), method="POST"), timeout=5).read()
+""")
+    program.chmod(0o700)
+    monkeypatch.setenv("EXEC_PATH", str(program))
+    monkeypatch.setenv("EXEC_PROPAGATION_TIMEOUT", "10")
+    monkeypatch.setenv("EXEC_POLLING_INTERVAL", "0.2")
+    storage = tmp_path / "acme.json"
+    cfg = static(pebble, storage, {"dnsChallenge": {
+        "provider": "exec", "resolvers": [f"127.0.0.1:{pebble.dns_port}"],
+        "propagation": {"requireAllRNS": True, "disableANSChecks": True}}})
+    host = "exec.test"
+    async with running(cfg, dynamic(backend, host)) as app:
+        answer = await trusted_answer(pebble.tls_port, pebble.root_pem(), host=host)
+        assert answer.status == 200
+        assert app.acme.challenges.http_answers == 0 and app.acme.challenges.alpn_answers == 0
+    assert calls.read_text().splitlines() == [f"present _acme-challenge.{host}.", f"cleanup _acme-challenge.{host}."]
