@@ -246,3 +246,13 @@ def test_shutdown_is_not_held_up_by_a_hanging_ca(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr[-2000:]
     assert "exited" in out.stdout
     assert elapsed < 15, elapsed  # the CA client timeout is 120 s
+
+
+def test_unknown_resolver_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    app = App(_static(tmp_path), providers=[FeedProvider()])  # type: ignore[arg-type]
+    merged = Merged(DynamicConfig.model_validate({"http": {"routers": {
+        "a": {"rule": "Host(`a.example`)", "service": "s", "tls": {"certResolver": "nope"}}}}}))
+    app.acme.routers_changed(merged)
+    app.acme.routers_changed(merged)
+    errors = [r.getMessage() for r in caplog.records if "nonexistent certificate resolver" in r.getMessage()]
+    assert errors == ["router a uses a nonexistent certificate resolver: nope"]

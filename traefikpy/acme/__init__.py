@@ -13,6 +13,7 @@ the HTTP-01 router, the TLS-ALPN-01 lookup, and the domains fed after each compi
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +24,8 @@ from traefikpy.compiler import MAX_PRIORITY
 from traefikpy.config.merge import Merged
 from traefikpy.config.static import StaticConfig
 
+log = logging.getLogger("traefikpy.acme")
+
 
 class CertResolvers:
     """Every ACME resolver of the static configuration and what they share."""
@@ -30,6 +33,7 @@ class CertResolvers:
     def __init__(self, static: StaticConfig) -> None:
         self.challenges = Challenges()
         self.resolvers: list[Resolver] = build_resolvers(static, self.challenges)
+        self._reported: set[tuple[str, str]] = set()  # (router, unknown resolver) already logged
 
     def internal_routes(self, priority: int = MAX_PRIORITY) -> list[tuple[str, str, str, int, Any]]:
         """``acme-http@internal`` on each ``httpChallenge.entryPoint`` (once per entry point)."""
@@ -45,6 +49,12 @@ class CertResolvers:
         already has a certificate for (those are not ordered)."""
         for resolver in self.resolvers:
             resolver.routers_changed(merged, served)
+        known = {r.resolver for r in self.resolvers}
+        for name, router in merged.config.http.routers.items():
+            wanted = router.tls.cert_resolver if router.tls is not None else ""
+            if wanted and wanted not in known and (name, wanted) not in self._reported:
+                self._reported.add((name, wanted))
+                log.error("router %s uses a nonexistent certificate resolver: %s", name, wanted)
 
     def get(self, name: str) -> Resolver:
         return next(r for r in self.resolvers if r.resolver == name)
