@@ -443,10 +443,10 @@ async def test_max_concurrent_streams_opens_more_connections() -> None:
     backend = await H2Backend(max_streams=10).start()
     try:
         async with running_app(_config(f"h2c://127.0.0.1:{backend.port}")) as rt:
-            results = await asyncio.gather(*(rt.get(f"/hold?delay=0.3&i={i}") for i in range(30)))
-        assert [r.status for r in results] == [200] * 30
-        assert backend.connections == 3
-        assert backend.max_active == 30
+            results = await asyncio.gather(*(rt.get(f"/hold?delay=0.3&i={i}") for i in range(60)))
+        assert [r.status for r in results] == [200] * 60
+        assert backend.connections == 6
+        assert backend.max_active == 60
     finally:
         await backend.stop()
 

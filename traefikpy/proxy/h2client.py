@@ -590,6 +590,7 @@ class H2Pool:
 
     async def open_stream(self, headers: list[tuple[bytes, bytes]], end_stream: bool) -> H2Stream:
         """A new stream on a connection with room (dialing one when all are full)."""
+        dials = 0
         while True:
             for conn in self.conns:
                 if conn.can_open():
@@ -611,6 +612,10 @@ class H2Pool:
             conn = await asyncio.shield(dialing)
             if not conn.can_open() and not conn.streams and not conn.closed and not conn.goaway:
                 raise UpstreamProtocolError("the server allows no concurrent streams")
+            if conn.goaway or conn.closed:
+                dials += 1  # (a full connection is fine: others took it, dial again)
+                if dials >= 3:
+                    raise UpstreamConnectError("new HTTP/2 connections to the server go away at once")
 
     def _dialed(self, fut: asyncio.Future[H2UpstreamConnection]) -> None:
         if self._dialing is fut:
