@@ -48,10 +48,9 @@ from proxy_bench import (  # noqa: E402  (a script next to this one)
 TLS_PROXY = """
   upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
   server {{
-    listen 127.0.0.1:{port} ssl http2;
+    listen 127.0.0.1:{port} {ssl} http2;
     server_name {host};
-    ssl_certificate {cert};
-    ssl_certificate_key {key};
+    {certs}
     http2_max_concurrent_streams 250;
     location / {{
       proxy_pass http://backend;
@@ -76,10 +75,13 @@ def write_certs(workdir: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def app_flags(workdir: Path, port: int, backend_port: int, cert: Path, key: Path) -> list[str]:
+def app_flags(workdir: Path, port: int, backend_port: int, cert: Path, key: Path, tls: bool) -> list[str]:
+    router: dict[str, object] = {"rule": f"Host(`{HOST}`) && PathPrefix(`/`)", "service": "backend"}
+    if tls:
+        router["tls"] = {}
     dynamic = {
         "http": {
-            "routers": {"bench": {"rule": f"Host(`{HOST}`) && PathPrefix(`/`)", "service": "backend", "tls": {}}},
+            "routers": {"bench": router},
             "services": {"backend": {"loadBalancer": {"servers": [{"url": f"http://127.0.0.1:{backend_port}"}]}}},
         },
         "tls": {"certificates": [{"certFile": str(cert), "keyFile": str(key)}]},
@@ -90,12 +92,13 @@ def app_flags(workdir: Path, port: int, backend_port: int, cert: Path, key: Path
             "--providers.file.watch=false", "--providers.providersThrottleDuration=0s"]
 
 
-def run_h2load(port: int, duration: int, clients: int, streams: int, pid: int | None = None) -> tuple[float, float]:
+def run_h2load(port: int, duration: int, clients: int, streams: int, pid: int | None = None,
+               scheme: str = "https") -> tuple[float, float]:
     """(requests per second, CPU microseconds the proxy process spent per request)."""
     before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         ["h2load", f"-D{duration}", f"-c{clients}", f"-m{streams}", "-t1",
-         "-H", f":authority: {HOST}", f"https://127.0.0.1:{port}{PATH}"],
+         "-H", f":authority: {HOST}", f"{scheme}://127.0.0.1:{port}{PATH}"],
         capture_output=True, text=True, timeout=duration + 60,
     ).stdout
     after = cpu_seconds(pid) if pid else 0.0
@@ -107,7 +110,7 @@ def run_h2load(port: int, duration: int, clients: int, streams: int, pid: int | 
     if int(done.group(3)) or int(codes.group(1)) < int(done.group(2)):
         print(out, file=sys.stderr)
     protocol = re.search(r"Application protocol: (\S+)", out)
-    if protocol is None or protocol.group(1) != "h2":
+    if protocol is None or protocol.group(1) not in ("h2", "h2c"):
         raise RuntimeError(f"h2 was not negotiated:\n{out}")
     cpu_us = (after - before) * 1e6 / max(1, int(done.group(2)))
     return float(rate.group(1)), cpu_us
@@ -119,6 +122,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=5)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--streams", type=int, default=10, help="concurrent streams per client connection")
+    parser.add_argument("--cleartext", action="store_true", help="h2c (prior knowledge) instead of TLS + ALPN h2")
     parser.add_argument("--serve-app", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_app is not None:
@@ -136,24 +140,27 @@ def main() -> int:
         backend_port, nginx_port, ours_port = free_port(), free_port(), free_port()
         try:
             procs.append(start_nginx(workdir, "backend", BACKEND.format(port=backend_port, text=BODY.replace("\n", "\\n"))))
+            tls = not args.cleartext
+            certs = f"ssl_certificate {cert}; ssl_certificate_key {key};" if tls else ""
             procs.append(start_nginx(workdir, "proxy", TLS_PROXY.format(
-                port=nginx_port, backend=backend_port, host=HOST, cert=cert, key=key)))
+                port=nginx_port, backend=backend_port, host=HOST, ssl="ssl" if tls else "", certs=certs)))
             root = Path(__file__).resolve().parent.parent
             env = dict(os.environ, PYTHONPATH=str(root))
             ours = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--serve-app",
-                                     *app_flags(workdir, ours_port, backend_port, cert, key)], env=env)
+                                     *app_flags(workdir, ours_port, backend_port, cert, key, tls)], env=env)
             procs.append(ours)
             for port in (backend_port, nginx_port, ours_port):
                 wait_port(port)
             pids = {"nginx": worker_pid(procs[1].pid), "traefikpy": ours.pid}
             targets = {"nginx": nginx_port, "traefikpy": ours_port}
+            scheme = "https" if tls else "http"
             for port in targets.values():  # warm up (pools, routes applied, TLS contexts built)
-                run_h2load(port, 1, args.clients, args.streams)
+                run_h2load(port, 1, args.clients, args.streams, scheme=scheme)
             results: dict[str, list[float]] = {name: [] for name in targets}
             cpu: dict[str, list[float]] = {name: [] for name in targets}
             for rnd in range(1, args.rounds + 1):
                 for name, port in targets.items():
-                    rps, us = run_h2load(port, args.duration, args.clients, args.streams, pids[name])
+                    rps, us = run_h2load(port, args.duration, args.clients, args.streams, pids[name], scheme)
                     results[name].append(rps)
                     cpu[name].append(us)
                     print(f"round {rnd} {name:10s} {rps:10.0f} req/s  {us:6.1f} us CPU/request", flush=True)
