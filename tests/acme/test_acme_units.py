@@ -256,3 +256,22 @@ def test_unknown_resolver_is_logged_once(tmp_path: Path, caplog: pytest.LogCaptu
     app.acme.routers_changed(merged)
     errors = [r.getMessage() for r in caplog.records if "nonexistent certificate resolver" in r.getMessage()]
     assert errors == ["router a uses a nonexistent certificate resolver: nope"]
+
+
+def test_pending_orders_follow_the_routers(tmp_path: Path) -> None:
+    app = App(_static(tmp_path), providers=[FeedProvider()])  # type: ignore[arg-type]
+    resolver = app.acme.get("le")
+
+    def routers(**rules: str) -> Merged:
+        return Merged(DynamicConfig.model_validate({"http": {"routers": {
+            name: {"rule": rule, "service": "s", "tls": {"certResolver": "le"}} for name, rule in rules.items()}}}))
+
+    # the same names in another order are one order, not two
+    resolver.routers_changed(routers(a="Host(`a.example`) || Host(`b.example`)",
+                                     b="Host(`b.example`) || Host(`a.example`)"))
+    assert list(resolver._pending) == [("a.example", "b.example")]
+    # a router removed before its certificate came: its pending (failed, backing off) order is dropped
+    resolver.failures[("a.example", "b.example")] = (3, 1e12)
+    resolver.routers_changed(routers(c="Host(`c.example`)"))
+    assert list(resolver._pending) == [("c.example",)]
+    assert resolver.failures == {}

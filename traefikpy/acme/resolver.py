@@ -263,12 +263,18 @@ class Resolver:
         None), a certificate the store already has for every name, as Traefik does."""
         if self.error:
             return
-        for key in self.wanted(merged):
+        wanted = self.wanted(merged)
+        for key in [k for k, reason in self._pending.items() if reason == "new" and k not in wanted]:
+            del self._pending[key]  # no router asks for it any more: stop retrying
+            self.failures.pop(key, None)
+        for key in wanted:
             if self.covered(key) or (served is not None and all(served(d) is not None for d in key)):
                 continue
-            if key != self._inflight and key not in self._pending:
-                self._pending[key] = "new"
-                self._wake.set()
+            coming = [k for k in (*self._pending, self._inflight) if k]
+            if any(all(covers(k, d) for d in key) for k in coming):
+                continue  # an order in progress or pending will cover these names
+            self._pending[key] = "new"
+            self._wake.set()
 
     # orders
 
