@@ -32,6 +32,7 @@ import trustme
 
 from tests.harness import lb, running_app
 from tests.proxy.client import RawClient, chunked
+from traefikpy.proxy.h2client import h2_upstreams
 
 
 class _Stream:
@@ -435,6 +436,8 @@ async def test_concurrent_requests_share_one_connection(h2c: H2Backend) -> None:
         assert all(r.status == 200 for r in results)
         for i in range(20):
             assert (await rt.get(f"/again/{i}")).status == 200
+        stats = h2_upstreams(rt.app.upstreams).stats()
+    assert stats == {"opened": 1, "connections": 1, "streams": 0}  # every stream was released
     assert h2c.connections == 1
     assert h2c.max_active == 50  # all 50 were in flight at once, multiplexed
 
