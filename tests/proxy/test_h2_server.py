@@ -594,3 +594,29 @@ async def test_interim_response_from_a_handler(start_proxy: StartProxy, raw_clie
     assert interim and dict(interim[0].headers)[b":status"] == b"103"
     assert dict(interim[0].headers)[b"link"] == b"</style.css>; rel=preload"
     assert client.status(sid) == 200 and client.body(sid) == b"final\n"
+
+
+async def test_response_fields_cleaned_for_http2(start_proxy: StartProxy, raw_clients: list[RawH2]) -> None:
+    """What a handler or middleware may put in a response head, made valid for HTTP/2 (a strict
+    client such as the h2 library rejects a block with upper case, surrounding whitespace, CR/LF
+    or connection-specific fields)."""
+    async def app(ex: Any) -> None:
+        await ex.send_head(200, [(b"X-Padded", b"  value \t"), (b"X-Multi", b"a\r\nb"),
+                                 (b"Transfer-Encoding", b"chunked"), (b"Connection", b"close"),
+                                 (b":status", b"500"), (b"Content-Type", b"text/plain")])
+        await ex.send_body(b"ok")
+        await ex.end([(b"X-Trailer", b"t"), (b"Content-Length", b"2")])
+
+    proxy = await start_proxy(app=app)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    sid = client.request("/", extra=[(b"te", b"trailers")])
+    await client.pump(lambda c: c.ended(sid))
+    head = client.of(sid, h2.events.ResponseReceived)[0].headers
+    fields = dict(head)
+    assert fields[b":status"] == b"200" and fields[b"x-padded"] == b"value"
+    assert fields[b"x-multi"] == b"a  b" and fields[b"content-type"] == b"text/plain"
+    assert b"transfer-encoding" not in fields and b"connection" not in fields
+    assert [k for k, _ in head].count(b":status") == 1
+    assert client.body(sid) == b"ok"
+    assert dict(client.of(sid, h2.events.TrailersReceived)[0].headers) == {b"x-trailer": b"t"}

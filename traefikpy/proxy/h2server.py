@@ -100,6 +100,7 @@ _CANCEL: Final = h2.errors.ErrorCodes.CANCEL
 _NAME: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+")
 _BAD_VALUE: Final = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z")
 _NAME_KINDS: dict[bytes, int] = {}
+_OWS: Final = b" \t"
 _CONNECTION_SPECIFIC: Final = frozenset({H_CONNECTION, H_TRANSFER_ENCODING, H_UPGRADE})
 _CONNECTION_DROPPED: Final = frozenset({b"keep-alive", b"proxy-connection"})
 
@@ -350,6 +351,10 @@ class H2Stream:
                 has_date = True
             if 13 in value or 10 in value or 0 in value:
                 value = value.replace(b"\r", b" ").replace(b"\n", b" ").replace(b"\0", b" ")
+            if value and (value[0] in _OWS or value[-1] in _OWS):
+                value = value.strip(b" \t")  # RFC 9113 8.2.1: no surrounding whitespace
+            if lname[:1] == b":" or not lname:
+                continue
             block.append((lname, value))
         if not has_date:
             block.append((b"date", date_header()[6:-2]))
