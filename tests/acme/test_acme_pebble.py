@@ -430,3 +430,27 @@ urllib.request.urlopen(urllib.request.Request("http://127.0.0.1:{pebble.cts_port
         assert answer.status == 200
         assert app.acme.challenges.http_answers == 0 and app.acme.challenges.alpn_answers == 0
     assert calls.read_text().splitlines() == [f"present _acme-challenge.{host}.", f"cleanup _acme-challenge.{host}."]
+
+
+async def test_default_generated_cert_from_the_resolver(pebble: Pebble, backend: Backend, tmp_path: Path) -> None:
+    """tls.stores.default.defaultGeneratedCert: the resolver obtains that domain's certificate and
+    handshakes matching no other certificate get it instead of the self-signed default."""
+    config = dynamic(backend)
+    config["tls"] = {"stores": {"default": {"defaultGeneratedCert": {
+        "resolver": "le", "domain": {"main": "default.test", "sans": ["fallback.test"]}}}}}
+    cfg = static(pebble, tmp_path / "acme.json", {"httpChallenge": {"entryPoint": "web"}})
+    async with running(cfg, config) as app:
+        root = pebble.root_pem()
+        await trusted_answer(pebble.tls_port, root)  # the router's own certificate
+        ctx = verifying(root)
+        ctx.check_hostname = False  # the chain must verify; the names are checked below
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            try:
+                answer = await https_get(pebble.tls_port, "unknown.test", ctx=ctx)
+                break
+            except ssl.SSLError:
+                assert asyncio.get_running_loop().time() < deadline, "no default certificate from the resolver"
+                await asyncio.sleep(0.2)
+        assert "default.test" in answer.names and "fallback.test" in answer.names
+        assert app.acme.get("le").issued == 2

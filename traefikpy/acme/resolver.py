@@ -238,17 +238,24 @@ class Resolver:
             if resolver != self.resolver:
                 continue
             sets = sets or [rule_domains(router.rule)]
-            for names in sets:
-                key = domain_key(names)
-                if not key:
-                    continue
-                if any(d.startswith("*.") for d in key) and self.cfg.dns_challenge is None:
-                    log.error("router %s: unable to generate a wildcard certificate for %s: "
-                              "ACME needs a dnsChallenge", name, key[0])
-                    continue
-                if key not in out:
-                    out.append(key)
+            self._add_sets(out, sets, f"router {name}")
+        store = merged.config.tls.stores.get("default")
+        generated = store.default_generated_cert if store is not None else None
+        if generated is not None and generated.resolver == self.resolver and generated.domain is not None:
+            self._add_sets(out, [[generated.domain.main, *generated.domain.sans]], "defaultGeneratedCert")
         return out
+
+    def _add_sets(self, out: list[DomainKey], sets: list[list[str]], who: str) -> None:
+        for names in sets:
+            key = domain_key(names)
+            if not key:
+                continue
+            if any(d.startswith("*.") for d in key) and self.cfg.dns_challenge is None:
+                log.error("%s: unable to generate a wildcard certificate for %s: ACME needs a dnsChallenge",
+                          who, key[0])
+                continue
+            if key not in out:
+                out.append(key)
 
     def covered(self, key: DomainKey) -> bool:
         for record in self.data.certificates:

@@ -155,6 +155,12 @@ class TLSRuntime:
                 self.errors[f"tls.certificates[{i}]"] = str(exc)
         if user_default is not None:
             result.add(user_default)
+        generated = store.default_generated_cert if store is not None and user_default is None else None
+        if generated is not None and generated.domain is not None and generated.domain.main:
+            # defaultGeneratedCert: the resolver's certificate for that domain, once it has it
+            found = result.match(generated.domain.main)
+            if found is not None:
+                result.default = found
         return result
 
     def option_for(self, entrypoint: str, host: str) -> str:
