@@ -205,6 +205,10 @@ class _H2ServerConn(asyncio.Protocol):
             self.respond_head(s, 200, [(b"Bad Name", b"x"), (b"content-length", b"0")], end=True)
             self.streams.pop(s.id, None)
             return
+        if path == "/down":
+            self.respond_head(s, 503, [(b"content-length", b"0")], end=True)
+            self.streams.pop(s.id, None)
+            return
         if path == "/early":  # answers before the upload is over, never reads it
             self.respond_head(s, 413, [(b"content-length", b"8")])
             await self.send(s, b"too big\n")
@@ -660,3 +664,18 @@ async def test_a_slow_reader_does_not_hold_back_other_streams(h2c: H2Backend) ->
         for client in stalled:
             await client.close()
     assert h2c.connections == 1  # all of it on one upstream connection
+
+
+async def test_http_health_check_of_an_h2c_server_speaks_h2c(h2c: H2Backend) -> None:
+    def config(path: str) -> dict[str, Any]:
+        cfg = _config(f"h2c://127.0.0.1:{h2c.port}")
+        cfg["http"]["services"]["s"]["loadBalancer"]["healthCheck"] = {"path": path, "interval": "100ms"}
+        return cfg
+
+    async with running_app(config("/health")) as rt:
+        await asyncio.sleep(0.4)
+        assert (await rt.get("/x")).status == 200  # probes answered over h2c: still up
+        assert any(r.header(b":path") == b"/health" for r in h2c.requests)
+        await rt.update(config("/down"))
+        await asyncio.sleep(0.4)
+        assert (await rt.get("/x")).status == 503  # the server answered 503 to its probe

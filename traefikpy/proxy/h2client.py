@@ -43,12 +43,14 @@ a reset or lost connection before the head is 502.  After the head, a failure ab
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import ssl
 from collections import deque
 from collections.abc import Mapping
 from typing import Any, Final, cast
+from urllib.parse import urlsplit
 
 import h2.config
 import h2.connection
@@ -1021,3 +1023,49 @@ def _bytes_headers(headers: Any) -> list[tuple[bytes, bytes]]:
             value if isinstance(value, bytes) else value.encode("latin-1"),
         ))
     return out
+
+
+async def h2c_status(url: str, method: str = "GET", headers: Mapping[str, str] | None = None) -> int:
+    """The status of one request over a fresh cleartext HTTP/2 connection (prior knowledge):
+    the HTTP health check of ``h2c://`` servers, which speak nothing else.  ``Host`` in
+    ``headers`` becomes ``:authority``.  The caller bounds it with its timeout."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or 80
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        conn = h2.connection.H2Connection(
+            config=h2.config.H2Configuration(client_side=True, header_encoding=None)
+        )
+        conn.initiate_connection()
+        authority = parts.netloc.encode("latin-1")
+        extra: list[tuple[bytes, bytes]] = []
+        for name, value in (headers or {}).items():
+            lname = name.lower().encode("latin-1")
+            if lname == b"host":
+                authority = value.encode("latin-1")
+            elif lname not in _HOP_REQUEST:
+                extra.append((lname, value.encode("latin-1")))
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        sid = conn.get_next_available_stream_id()
+        conn.send_headers(sid, [
+            (b":method", method.upper().encode("latin-1")), (b":scheme", b"http"),
+            (b":authority", authority), (b":path", path.encode("latin-1")), *extra,
+        ], end_stream=True)
+        writer.write(conn.data_to_send())
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionResetError("connection closed before the response head")
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived) and event.stream_id == sid:
+                    for field, raw in _bytes_headers(event.headers):
+                        if field == b":status":
+                            return int(raw)
+                elif isinstance(event, h2.events.StreamReset | h2.events.ConnectionTerminated):
+                    raise ConnectionResetError("stream reset before the response head")
+            writer.write(conn.data_to_send())
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()

@@ -34,6 +34,7 @@ import h2.exceptions
 
 from traefikpy.aio import TaskGroup
 from traefikpy.config.base import parse_duration
+from traefikpy.proxy.h2client import h2c_status
 from traefikpy.services.grpc_health import grpc_health_check
 from traefikpy.services.server import Server, ServerSpec, StatusCallback
 
@@ -107,7 +108,11 @@ class HealthCheckConfig:
 def probe_url(server_url: str, config: HealthCheckConfig) -> str:
     """The URL a probe of ``server_url`` requests: ``path`` resolved against it, then ``scheme``
     and ``port`` replaced when configured."""
-    parts = urlsplit(urljoin(server_url, config.path) if config.path else server_url)
+    h2c = server_url[:6].lower() == "h2c://"  # urljoin only resolves schemes it knows
+    base = "http://" + server_url[6:] if h2c else server_url
+    parts = urlsplit(urljoin(base, config.path) if config.path else base)
+    if h2c:
+        parts = parts._replace(scheme="h2c")
     netloc = parts.netloc
     if config.port:
         host = parts.hostname or ""
@@ -179,6 +184,9 @@ class ActiveChecker:
                 return await asyncio.wait_for(
                     grpc_health_check(url, ssl=self.ssl, authority=self.config.hostname or None), timeout
                 )
+            if url.startswith("h2c://"):  # cleartext HTTP/2 servers speak nothing else
+                status = await asyncio.wait_for(h2c_status(url, self.config.method, self._headers), timeout)
+                return status_ok(status, self.config.status)
             session = self._registry.session()
             async with session.request(
                 self.config.method,
