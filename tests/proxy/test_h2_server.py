@@ -620,3 +620,50 @@ async def test_response_fields_cleaned_for_http2(start_proxy: StartProxy, raw_cl
     assert [k for k, _ in head].count(b":status") == 1
     assert client.body(sid) == b"ok"
     assert dict(client.of(sid, h2.events.TrailersReceived)[0].headers) == {b"x-trailer": b"t"}
+
+
+async def test_reset_streams_still_running_count_against_the_limit(start_proxy: StartProxy,
+                                                                   raw_clients: list[RawH2]) -> None:
+    """Rapid reset (CVE-2023-44487): a client resetting each stream right away must not get more
+    than maxConcurrentStreams handlers running at once."""
+    running = 0
+    peak = 0
+    release = asyncio.Event()
+
+    async def app(ex: Any) -> None:
+        nonlocal running, peak
+        running += 1
+        peak = max(peak, running)
+        try:
+            while not release.is_set():  # a handler slow to notice the reset
+                try:
+                    await release.wait()
+                except asyncio.CancelledError:
+                    continue
+            await ex.respond(200, b"late")
+        finally:
+            running -= 1
+
+    proxy = await start_proxy(app=app, max_concurrent_streams=3)
+    client = await RawH2.open(proxy.port)
+    raw_clients.append(client)
+    for _ in range(3):  # three streams, each reset as soon as its handler runs
+        sid = client.request("/")
+        await asyncio.sleep(0.05)
+        client.conn.reset_stream(sid, 8)  # CANCEL
+        client.flush()
+    await asyncio.sleep(0.05)
+    try:
+        # h2 no longer counts them as open, but their handlers still run: no new handler
+        sids = [client.request("/") for _ in range(5)]
+        await client.pump(lambda c: all(c.ended(s) for s in sids))
+        codes = [[e.error_code for e in client.of(s, h2.events.StreamReset)] for s in sids]
+    finally:
+        release.set()
+    assert peak == 3
+    assert codes == [[7]] * 5  # REFUSED_STREAM
+    await asyncio.sleep(0.1)
+    assert running == 0
+    after = client.request("/")  # quota back once the handlers ended
+    await client.pump(lambda c: c.ended(after))
+    assert client.status(after) == 200

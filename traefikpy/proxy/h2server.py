@@ -609,7 +609,9 @@ class H2Connection(asyncio.Protocol):
 
     def _on_request(self, event: h2.events.RequestReceived) -> None:
         sid = event.stream_id or 0
-        if self._goaway_sent and sid > self._last_accepted:
+        if (self._goaway_sent and sid > self._last_accepted) or len(self.streams) >= self.max_streams:
+            # After GOAWAY; or streams the client reset but whose handlers still run fill the
+            # quota (a "rapid reset" flood, CVE-2023-44487): no new handler until they finish.
             self._reset_raw(sid, _REFUSED)
             return
         self.read_deadline = 0.0
