@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the suite starts for real (servers are started by fixtures on loopback ports).
 DEBIAN_PACKAGES=(python3 python3-venv python3-dev gcc curl
-  redis-server etcd-server docker.io busybox-static chromium)
+  redis-server etcd-server docker.io busybox-static chromium
+  pebble bind9 bind9-dnsutils nghttp2-client)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -29,7 +29,7 @@ from traefikpy.acme.dns import (
 )
 from traefikpy.acme.dns.exec import ExecProvider
 from traefikpy.acme.dns.httpreq import HTTPReqProvider
-from traefikpy.acme.dns.rfc2136 import RFC2136Provider
+from traefikpy.acme.dns.rfc2136 import RFC2136Provider, read_tsig_file
 
 DOMAIN = "app.example.test"
 ACME_AUTH = "Basic YWNtZTpzM2NyZXQ="  # basic auth of acme:s3cret
@@ -212,6 +212,14 @@ async def test_rfc2136_tsig_file_and_hmac_md5_default() -> None:
         from_file = dns_provider("rfc2136", {"RFC2136_NAMESERVER": md5.address, "RFC2136_TSIG_FILE": str(key_file)})
         await from_file.cleanup(DOMAIN, fqdn, value)
         assert md5.txt(fqdn) == []
+
+
+def test_rfc2136_tsig_file_secret_with_slashes_and_comments(tmp_path: Path) -> None:
+    """Base64 secrets may contain "//" or "#": only comments outside quoted strings are dropped."""
+    key_file = tmp_path / "update.key"
+    key_file.write_text('/* made by hand */\nkey "upd." { // the update key\n  algorithm hmac-sha256; # sha\n'
+                        '  secret "ab//cd#ef+/gh==";\n};\n')
+    assert read_tsig_file(str(key_file)) == ("upd.", "hmac-sha256", "ab//cd#ef+/gh==")
 
 
 def test_bind_refuses_names_outside_its_zone_quickly(bind: Bind) -> None:

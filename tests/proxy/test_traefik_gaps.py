@@ -93,11 +93,6 @@ async def test_empty_x_forwarded_for_keep_alive(backend: Backend) -> None:
     assert len(backend.requests) == 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="traefikpy/proxy/forward.py reuses the previous request's rendered head without "
-    "looking at the omit mark (OMIT_XFF in ex.extras); see the brief's report",
-)
 async def test_empty_x_forwarded_for_with_a_shared_service(backend: Backend) -> None:
     """Two routers to one service, one omitting X-Forwarded-For, requests with identical
     headers (same Host, routed by path): each router keeps its own behaviour."""

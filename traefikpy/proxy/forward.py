@@ -40,7 +40,7 @@ from traefikpy.proxy.h1writer import H1Writer, date_header
 from traefikpy.proxy.headerplan import edit_raw_head, plan_hooks_only
 from traefikpy.proxy.http import Body, Exchange, Headers
 from traefikpy.proxy.pipe import pipe
-from traefikpy.proxy.reqhead import build_request_head, request_line
+from traefikpy.proxy.reqhead import OMIT_XFF, build_request_head, request_line
 from traefikpy.proxy.upstream import Pool, ServerURL, Upstreams
 
 log = logging.getLogger("traefikpy.proxy")
@@ -89,8 +89,10 @@ class Forwarder:
         last = self._last
         headers = ex.headers
         body_length = ex.body.length
+        omit = ex.extras is not None and OMIT_XFF in ex.extras
         if (
             last is not None
+            and not omit
             and last[1] == ex.client_ip
             and last[2] == body_length
             and last[3] == ex.method
@@ -101,7 +103,7 @@ class Forwarder:
         else:
             line = request_line(ex, self._prefix)
             head = build_request_head(ex, self.url, self.pass_host_header, self._prefix, line)
-            if not ex.upgrade:
+            if not ex.upgrade and not omit:
                 self._last = (list(headers), ex.client_ip, body_length, ex.method, head[len(line) :])
         pool = self.pool
         conn = pool.take_idle()

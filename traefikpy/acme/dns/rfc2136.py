@@ -34,6 +34,7 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Final
 
 import dns.asyncquery
 import dns.exception
@@ -87,13 +88,17 @@ def algorithm_name(name: str) -> dns.name.Name:
         raise ValueError(f"rfc2136: unsupported TSIG algorithm {name!r} (supported: {supported})") from None
 
 
+_COMMENT_OR_STRING: Final = re.compile(r'"[^"]*"|#[^\n]*|//[^\n]*|/\*.*?\*/', re.S)
+
+
 def read_tsig_file(path: str) -> tuple[str, str, str]:
     """``(key name, algorithm, secret)`` of the first key in a BIND key file (``tsig-keygen`` output)."""
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise ValueError(f"rfc2136: read TSIG file {path}: {exc.strerror or exc}") from None
-    text = re.sub(r"(#|//)[^\n]*", "", text)
+    # Comments (#, //, /* */) go; quoted strings stay whole: a base64 secret may contain "//".
+    text = _COMMENT_OR_STRING.sub(lambda m: m.group(0) if m.group(0).startswith('"') else " ", text)
     match = _KEY_BLOCK.search(text)
     if not match:
         raise ValueError(f"rfc2136: read TSIG file {path}: no key block found")
