@@ -64,7 +64,7 @@ class Settings:
     allow_external_name_services: bool = False
     disable_ingress_class_lookup: bool = False
     native_lb_by_default: bool = False
-    strict_prefix_matching: bool = False
+    strict_prefix_matching: bool = True
 
 
 @dataclass

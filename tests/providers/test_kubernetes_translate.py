@@ -61,7 +61,8 @@ def servers(out: dict[str, Any], name: str) -> list[str]:
 
 @pytest.mark.parametrize(("host", "p", "path_type", "annotations", "settings", "rule_text"), [
     ("a.test", "/", "Prefix", {}, Settings(), "Host(`a.test`) && PathPrefix(`/`)"),
-    ("a.test", "/api", "Prefix", {}, Settings(), "Host(`a.test`) && PathPrefix(`/api`)"),
+    ("a.test", "/api", "Prefix", {}, Settings(), "Host(`a.test`) && (Path(`/api`) || PathPrefix(`/api/`))"),
+    ("a.test", "/api", "Prefix", {}, Settings(strict_prefix_matching=False), "Host(`a.test`) && PathPrefix(`/api`)"),
     ("a.test", "/api/", "Prefix", {}, Settings(strict_prefix_matching=True),
      "Host(`a.test`) && (Path(`/api`) || PathPrefix(`/api/`))"),
     ("a.test", "/", "Prefix", {}, Settings(strict_prefix_matching=True), "Host(`a.test`) && PathPrefix(`/`)"),
@@ -74,7 +75,7 @@ def servers(out: dict[str, Any], name: str) -> list[str]:
      "Host(`a.test`) && Path(`/p`)"),
     ("*.example.com", "/", "Prefix", {}, Settings(),
      r"HostRegexp(`^[a-zA-Z0-9-]+\.example\.com$`) && PathPrefix(`/`)"),
-    ("", "/only", "Prefix", {}, Settings(), "PathPrefix(`/only`)"),
+    ("", "/only", "Prefix", {}, Settings(), "(Path(`/only`) || PathPrefix(`/only/`))"),
     ("host-only.test", "", "ImplementationSpecific", {}, Settings(), "Host(`host-only.test`)"),
 ])
 def test_rules(host: str, p: str, path_type: str, annotations: dict[str, str], settings: Settings,
@@ -105,7 +106,7 @@ def test_same_router_key_gets_rule_hashes() -> None:
     out = routes(ing, WEB, WEB_EPS)
     expected = set()
     for p in ("/a-b", "/a/b"):
-        text = f"Host(`a.test`) && PathPrefix(`{p}`)"
+        text = f"Host(`a.test`) && (Path(`{p}`) || PathPrefix(`{p}/`))"
         expected.add("default-ing-a-test-a-b-" + hashlib.sha256(text.encode()).hexdigest()[:20])
     assert set(out["http"]["routers"]) == expected
 

@@ -81,7 +81,9 @@ class KubernetesIngressProvider(Model):
     native_lb_by_default: bool = Field(
         False, alias="nativeLBByDefault", description="Use the Service IP instead of pod endpoints by default."
     )
-    strict_prefix_matching: bool = Field(False, description="Match Prefix paths element by element.")
+    strict_prefix_matching: bool = Field(
+        True, description="Match Prefix paths element by element, as Kubernetes defines pathType Prefix (Traefik's default is false)."
+    )
 
 
 class KVProvider(Model):
