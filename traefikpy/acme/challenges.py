@@ -18,12 +18,10 @@ import threading
 from typing import Final
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID, ObjectIdentifier
+from cryptography.x509.oid import ObjectIdentifier
 
 from traefikpy.proxy.http import Exchange
-from traefikpy.tls.certs import StoredCert
+from traefikpy.tls.certs import StoredCert, self_signed
 from traefikpy.tls.manager import ACME_TLS_ALPN
 from traefikpy.tls.options import OptionPlan, build_context
 
@@ -36,25 +34,10 @@ ACME_IDENTIFIER_OID: Final = ObjectIdentifier("1.3.6.1.5.5.7.1.31")
 def alpn_challenge_cert(domain: str, key_authorization: str) -> tuple[bytes, bytes]:
     """The self-signed TLS-ALPN-01 certificate (PEM) and key (PEM) for ``domain``."""
     digest = hashlib.sha256(key_authorization.encode()).digest()
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ACME challenge")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(domain)]), critical=False)
-        # DER OCTET STRING (tag 0x04, length 32) of the digest
-        .add_extension(x509.UnrecognizedExtension(ACME_IDENTIFIER_OID, b"\x04\x20" + digest), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return (cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()))
+    # DER OCTET STRING (tag 0x04, length 32) of the digest
+    identifier = x509.UnrecognizedExtension(ACME_IDENTIFIER_OID, b"\x04\x20" + digest)
+    return self_signed("ACME challenge", domain, not_before=datetime.timedelta(minutes=5),
+                       not_after=datetime.timedelta(days=1), extensions=(identifier,))
 
 
 class Challenges:

@@ -98,30 +98,39 @@ def load_certificate(cert_file: str, key_file: str,
 _GENERATED: StoredCert | None = None
 
 
+def self_signed(common_name: str, dns_name: str, *, not_before: datetime.timedelta,
+                not_after: datetime.timedelta, extensions: tuple[x509.ExtensionType, ...] = ()) -> tuple[bytes, bytes]:
+    """A self-signed EC P-256 certificate for ``dns_name`` and its PKCS#8 key, both PEM; valid from
+    ``now - not_before`` to ``now + not_after``; ``extensions`` are added as critical."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - not_before)
+        .not_valid_after(now + not_after)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+    )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=True)
+    cert = builder.sign(key, hashes.SHA256())
+    return (cert.public_bytes(serialization.Encoding.PEM),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()))
+
+
 def generated_default() -> StoredCert:
     """The self-signed ``TRAEFIK DEFAULT CERT`` (made once per process, so reloads keep it)."""
     global _GENERATED
     if _GENERATED is None:
-        key = ec.generate_private_key(ec.SECP256R1())
         alt = f"{secrets.token_hex(16)}.{secrets.token_hex(16)}.traefik.default"
-        now = datetime.datetime.now(datetime.UTC)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DEFAULT_CERT_CN)])
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=365))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(alt)]), critical=False)
-            .sign(key, hashes.SHA256())
-        )
-        _GENERATED = StoredCert(
-            cert.public_bytes(serialization.Encoding.PEM),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()),
-            (DEFAULT_CERT_CN.lower(), alt), generated=True)
+        cert, key = self_signed(DEFAULT_CERT_CN, alt, not_before=datetime.timedelta(hours=1),
+                                not_after=datetime.timedelta(days=365))
+        _GENERATED = StoredCert(cert, key, (DEFAULT_CERT_CN.lower(), alt), generated=True)
     return _GENERATED
 
 
