@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import inspect
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -104,3 +106,16 @@ async def running_app(
 def lb(*urls: str, **options: Any) -> dict[str, Any]:
     """A loadBalancer service definition."""
     return {"loadBalancer": {"servers": [{"url": u} for u in urls], **options}}
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 5.0, interval: float = 0.01) -> float:
+    """Seconds until ``check()`` (plain or async) is true; fails the test after ``timeout``."""
+    start = time.monotonic()
+    while True:
+        ok = check()
+        if inspect.isawaitable(ok):
+            ok = await ok
+        if ok:
+            return time.monotonic() - start
+        assert time.monotonic() - start < timeout, "condition not reached in time"
+        await asyncio.sleep(interval)

@@ -13,6 +13,7 @@ import pytest
 import yaml
 from aiohttp import web
 
+from tests.harness import until
 from traefikpy.app import App
 from traefikpy.config.sources import load_static
 
@@ -66,12 +67,6 @@ async def make_app(tmp_path: Path, data: dict[str, Any], throttle: str = "0s") -
     return app
 
 
-async def wait_until(predicate: Any, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
 
 async def test_routes_by_host_and_path_and_404_elsewhere(tmp_path: Path, backends: dict[str, str]) -> None:
     app = await make_app(tmp_path, dynamic({
@@ -82,7 +77,7 @@ async def test_routes_by_host_and_path_and_404_elsewhere(tmp_path: Path, backend
             async def routed() -> bool:
                 async with session.get(base + "/", headers={"Host": "a.test"}) as resp:
                     return resp.status == 200
-            await wait_until(routed)
+            await until(routed)
             async with session.get(base + "/x?q=1", headers={"Host": "a.test"}) as resp:
                 assert resp.status == 200
                 assert await resp.text() == "A GET /x?q=1"
@@ -108,10 +103,10 @@ async def test_file_change_is_live_and_broken_file_keeps_serving(tmp_path: Path,
             async def backend_is(name: str) -> bool:
                 async with session.get(base, headers={"Host": "r.test"}) as resp:
                     return resp.status == 200 and resp.headers.get("X-Backend") == name
-            await wait_until(lambda: backend_is("A"))
+            await until(lambda: backend_is("A"))
             write_yaml(path, dynamic({"r": ("Host(`r.test`)", "B")}, backends))
             start = time.monotonic()
-            await wait_until(lambda: backend_is("B"))
+            await until(lambda: backend_is("B"))
             assert time.monotonic() - start < 1.0
             path.write_text("http:\n  routers:\n    r:\n      rul: broken\n")
             await asyncio.sleep(0.5)
@@ -157,7 +152,7 @@ async def test_reload_under_load_drops_nothing_and_reuses_pools(tmp_path: Path, 
             async def ready() -> bool:
                 async with session.get(base, headers={"Host": "main.test"}) as resp:
                     return resp.status == 200
-            await wait_until(ready)
+            await until(ready)
             reloads_before = app.reloads
             started = time.monotonic()
             await asyncio.wait_for(asyncio.gather(reconfigure(), *(client(session) for _ in range(16))), 60)

@@ -15,14 +15,14 @@ import contextlib
 import shutil
 import subprocess
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 
 from tests.conftest import free_port
+from tests.harness import until
 from tests.proxy.backends import Backend
 from traefikpy.app import App
 from traefikpy.config.sources import load_static
@@ -190,9 +190,5 @@ async def routed_app(provider: Provider, flags: Sequence[str] = ()) -> AsyncIter
         await backend.stop()
 
 
-async def eventually(predicate: Any, timeout: float = 5.0) -> float:
-    start = time.monotonic()
-    while not predicate():
-        assert time.monotonic() - start < timeout, "condition not reached in time"
-        await asyncio.sleep(0.005)
-    return time.monotonic() - start
+async def eventually(predicate: Callable[[], bool], timeout: float = 5.0) -> float:
+    return await until(predicate, timeout, interval=0.005)

@@ -6,10 +6,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -21,6 +19,7 @@ import pytest
 from providers.consul_catalog import ConsulCatalogProvider, all_from_static
 from providers.consul_catalog_config import CatalogSettings
 from tests.fakes.consul_catalog import FakeConsulCatalog, Instance
+from tests.harness import until
 from tests.proxy.backends import Backend
 from traefikpy.app import App
 from traefikpy.config.sources import load_static
@@ -64,13 +63,6 @@ async def fetch(app: App, session: aiohttp.ClientSession, host: str) -> tuple[in
     async with session.get(f"http://127.0.0.1:{app.port('web')}/echo", headers={"Host": host}) as resp:
         return resp.status, await resp.text()
 
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> float:
-    start = time.monotonic()
-    while not await check():
-        assert time.monotonic() - start < timeout, "condition not reached in time"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 def status_is(app: App, session: aiohttp.ClientSession, host: str, status: int) -> Callable[[], Awaitable[bool]]:

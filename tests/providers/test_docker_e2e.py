@@ -26,6 +26,7 @@ import pytest
 from providers.docker import DockerProvider
 from providers.docker_config import DockerSettings
 from tests.conftest import free_port
+from tests.harness import until as poll
 from traefikpy.app import App
 from traefikpy.config.sources import load_static
 from traefikpy.config.static_providers import ClientTLS
@@ -217,13 +218,10 @@ async def fetch(app: App, session: aiohttp.ClientSession, host: str) -> tuple[in
         return resp.status, (await resp.text()).strip()
 
 
+
 async def until(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> float:
-    """Seconds until ``check()`` is true (fails after ``timeout``)."""
-    start = time.monotonic()
-    while not await check():
-        assert time.monotonic() - start < timeout, "condition not reached in time"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
+    """Docker events take longer: the shared poll with a 10 s limit."""
+    return await poll(check, timeout)
 
 
 def answers(app: App, session: aiohttp.ClientSession, host: str, status: int, body: str | None = None

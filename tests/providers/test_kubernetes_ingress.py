@@ -19,6 +19,7 @@ import trustme
 from providers.kubernetes_ingress import KubernetesIngressProvider
 from providers.kubernetes_translate import Settings
 from tests.fakes.kube_apiserver import FakeKubeAPI
+from tests.harness import until
 from tests.providers.k8s_objects import endpoint, ingress, path, rule, service, slice_, tls_secret
 from tests.proxy.backends import Backend
 from tests.tls.conftest import https_get
@@ -89,13 +90,6 @@ async def fetch(app: App, session: aiohttp.ClientSession, host: str, target: str
         await resp.read()
         return resp.status
 
-
-async def until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> float:
-    start = time.monotonic()
-    while not await check():
-        assert time.monotonic() - start < timeout, "condition not reached in time"
-        await asyncio.sleep(0.01)
-    return time.monotonic() - start
 
 
 def status_is(app: App, session: aiohttp.ClientSession, host: str, status: int) -> Callable[[], Awaitable[bool]]:
