@@ -3,20 +3,25 @@
 Usage::
 
     python bench/proxy_bench.py [--rounds 3] [--duration 5] [--connections 64]
+        [--variants standin,app,app+headers3,app+metrics,app+routers10,app+routers100k] [--tls]
 
 Needs ``nginx`` and ``wrk`` on PATH (``apt-get install -y nginx wrk``); installs nothing.
 Everything listens on 127.0.0.1 free ports:
 
 * backend: nginx, 1 worker, ``return 200`` of a small fixed body;
 * nginx proxy: 1 worker, ``proxy_pass`` to an upstream with ``keepalive``, access log off;
-* traefikpy: one process on uvloop; its root handler does the work of the router rule
-  ``Host(`bench.local`) && PathPrefix(`/`)`` (host compare + prefix check) and forwards with
-  :class:`traefikpy.proxy.forward.Forwarder`.
+* traefikpy variants (see :data:`VARIANTS`): the real App started from Traefik-format flags and a
+  dynamic file (router ``Host(`bench.local`) && PathPrefix(`/`)`` to a loadBalancer), or
+  ``standin``, a minimal root handler in front of :class:`traefikpy.proxy.forward.Forwarder`.
+
+``--tls``: wrk speaks HTTPS to both proxies (nginx ``listen ssl``, a TLS router; the same
+self-signed EC P-256 certificate), keep-alive as in the plain runs; the backend stays HTTP.
 
 ``wrk -t1 -cN -dDs`` runs against both proxies in interleaved rounds; the script prints req/s of
 each round, the CPU time each proxy process spent per request (from ``/proc``: steadier than
-req/s on a shared machine), the medians and the traefikpy/nginx ratios.  ``--serve PORT BACKEND_PORT`` is the
-internal mode that runs the traefikpy proxy process.
+req/s on a shared machine), the medians and the traefikpy/nginx ratios, plus the ratios between
+variants (headers3 and metrics against app, 100,000 routers against 10).  ``--serve`` and
+``--serve-app`` are the internal modes that run a traefikpy proxy process.
 """
 
 from __future__ import annotations
@@ -84,8 +89,8 @@ BACKEND = """
 PROXY = """
   upstream backend {{ server 127.0.0.1:{backend}; keepalive 128; }}
   server {{
-    listen 127.0.0.1:{port};
-    server_name {host};
+    listen 127.0.0.1:{port}{ssl};
+    server_name {host};{certificate}
     location / {{
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -96,6 +101,28 @@ PROXY = """
     }}
   }}
 """
+
+
+def wait_routed(port: int, timeout: float = 300.0, tls: bool = False) -> None:
+    """Wait until the bench request gets a 200 (the configuration is applied)."""
+    import ssl
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    deadline = time.monotonic() + timeout
+    request = f"GET {PATH} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                sock = context.wrap_socket(raw, server_hostname=HOST) if tls else raw
+                sock.sendall(request)
+                if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"127.0.0.1:{port} did not route the bench request after {timeout}s")
 
 
 def start_nginx(workdir: Path, name: str, body: str) -> subprocess.Popen[bytes]:
@@ -126,13 +153,14 @@ def worker_pid(master: int) -> int:
     return int(children[0]) if children else master
 
 
-def run_wrk(port: int, duration: int, connections: int, pid: int | None = None) -> tuple[float, float]:
+def run_wrk(port: int, duration: int, connections: int, pid: int | None = None,
+            scheme: str = "http") -> tuple[float, float]:
     """(requests per second, CPU microseconds the proxy process spent per request)."""
     before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [
             "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", f"Host: {HOST}",
-            f"http://127.0.0.1:{port}{PATH}",
+            f"{scheme}://127.0.0.1:{port}{PATH}",
         ],
         capture_output=True,
         text=True,
@@ -183,14 +211,18 @@ def serve(port: int, backend_port: int) -> None:
     uvloop.run(main())
 
 
-VARIANTS = ("standin", "app", "app+headers3", "app+metrics")
+VARIANTS = ("standin", "app", "app+headers3", "app+metrics", "app+routers10", "app+routers100k")
 """``standin``: the minimal root handler above; ``app``: the real App (file provider, router
 ``Host(`bench.local`) && PathPrefix(`/`)``, loadBalancer service); ``app+headers3``: the same router
-with three Headers middlewares; ``app+metrics``: the App with Prometheus metrics enabled."""
+with three Headers middlewares; ``app+metrics``: the App with Prometheus metrics enabled;
+``app+routers10`` / ``app+routers100k``: the bench router among 10 / 100,000 routers in all (the
+others ``Host(`rN.bench.local`)``, same service)."""
+ROUTER_COUNTS = {"app+routers10": 10, "app+routers100k": 100_000}
 
 
-def app_config(workdir: Path, port: int, backend_port: int, variant: str) -> list[str]:
-    """Static flags (and the dynamic file they point at) of an App variant."""
+def app_config(workdir: Path, port: int, backend_port: int, variant: str, tls: bool = False) -> list[str]:
+    """Static flags (and the dynamic file they point at) of an App variant; with ``tls`` the
+    router answers HTTPS with the certificate of :func:`bench_certificate`."""
     middlewares = {}
     if variant == "app+headers3":
         middlewares = {f"h{i}": {"headers": {"customRequestHeaders": {f"X-Bench-{i}": "yes"},
@@ -199,9 +231,17 @@ def app_config(workdir: Path, port: int, backend_port: int, variant: str) -> lis
     router = {"rule": f"Host(`{HOST}`) && PathPrefix(`/`)", "service": "backend"}
     if middlewares:
         router["middlewares"] = sorted(middlewares)
-    dynamic = {"http": {"routers": {"bench": router}, "middlewares": middlewares,
+    if tls:
+        router["tls"] = {}
+    routers = {"bench": router}
+    for i in range(ROUTER_COUNTS.get(variant, 1) - 1):
+        routers[f"r{i}"] = {"rule": f"Host(`r{i}.{HOST}`)", "service": "backend"}
+    dynamic = {"http": {"routers": routers, "middlewares": middlewares,
                         "services": {"backend": {"loadBalancer": {"servers": [
                             {"url": f"http://127.0.0.1:{backend_port}"}]}}}}}
+    if tls:
+        cert, key = bench_certificate(workdir)
+        dynamic["tls"] = {"stores": {"default": {"defaultCertificate": {"certFile": str(cert), "keyFile": str(key)}}}}
     path = workdir / f"dynamic-{variant.replace('+', '-')}.json"
     path.write_text(json.dumps(dynamic))  # JSON is YAML
     path = path.rename(path.with_suffix(".yml"))
@@ -210,6 +250,21 @@ def app_config(workdir: Path, port: int, backend_port: int, variant: str) -> lis
     if variant == "app+metrics":
         flags += ["--metrics.prometheus=true", f"--entryPoints.traefik.address=127.0.0.1:{free_port()}"]
     return flags
+
+
+def bench_certificate(workdir: Path) -> tuple[Path, Path]:
+    """A self-signed EC P-256 certificate for the bench host (both proxies serve it)."""
+    cert, key = workdir / "bench.crt", workdir / "bench.key"
+    if not cert.exists():
+        import datetime
+
+        from traefikpy.tls.certs import self_signed
+
+        cert_pem, key_pem = self_signed(HOST, HOST, not_before=datetime.timedelta(hours=1),
+                                        not_after=datetime.timedelta(days=1))
+        cert.write_bytes(cert_pem)
+        key.write_bytes(key_pem)
+    return cert, key
 
 
 def serve_app(flags: list[str]) -> None:
@@ -230,6 +285,9 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--variants", default="standin,app",
                         help=f"comma-separated traefikpy variants to run side by side: {', '.join(VARIANTS)}")
+    parser.add_argument("--tls", action="store_true",
+                        help="HTTPS between wrk and both proxies (nginx 'listen ssl', a TLS router); "
+                             "App variants only")
     parser.add_argument("--serve", nargs=2, type=int, metavar=("PORT", "BACKEND_PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-app", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -243,6 +301,9 @@ def main() -> int:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         parser.error(f"unknown variants {unknown}; choose from {', '.join(VARIANTS)}")
+    if args.tls and "standin" in variants:
+        parser.error("--tls runs App variants only (the stand-in has no TLS entrypoint)")
+    scheme = "https" if args.tls else "http"
     missing = [tool for tool in ("nginx", "wrk") if shutil.which(tool) is None]
     if missing:
         print(f"missing tools: {', '.join(missing)} (apt-get install -y nginx wrk)", file=sys.stderr)
@@ -255,7 +316,13 @@ def main() -> int:
         ports = {v: free_port() for v in variants}
         try:
             procs.append(start_nginx(workdir, "backend", BACKEND.format(port=backend_port, text=BODY.replace("\n", "\\n"))))
-            procs.append(start_nginx(workdir, "proxy", PROXY.format(port=nginx_port, backend=backend_port, host=HOST)))
+            ssl, certificate = "", ""
+            if args.tls:
+                cert, key = bench_certificate(workdir)
+                ssl = " ssl"
+                certificate = f"\n    ssl_certificate {cert};\n    ssl_certificate_key {key};"
+            procs.append(start_nginx(workdir, "proxy", PROXY.format(port=nginx_port, backend=backend_port, host=HOST,
+                                                                    ssl=ssl, certificate=certificate)))
             root = Path(__file__).resolve().parent.parent
             env = dict(os.environ, PYTHONPATH=str(root))
             me = [sys.executable, str(Path(__file__).resolve())]
@@ -264,21 +331,23 @@ def main() -> int:
                 if variant == "standin":
                     argv = [*me, "--serve", str(port), str(backend_port)]
                 else:
-                    argv = [*me, "--serve-app", *app_config(workdir, port, backend_port, variant)]
+                    argv = [*me, "--serve-app", *app_config(workdir, port, backend_port, variant, args.tls)]
                 proc = subprocess.Popen(argv, env=env)
                 procs.append(proc)
                 pids[variant] = proc.pid
             for port in (backend_port, nginx_port, *ports.values()):
                 wait_port(port)
+            for port in ports.values():
+                wait_routed(port, tls=args.tls)  # 100,000 routers take a while to load
             pids["nginx"] = worker_pid(procs[1].pid)  # the worker exists once the port answers
             targets = {"nginx": nginx_port, **ports}
             for port in targets.values():  # warm up (connection pools, caches, routes applied)
-                run_wrk(port, 1, args.connections)
+                run_wrk(port, 1, args.connections, scheme=scheme)
             results: dict[str, list[float]] = {name: [] for name in targets}
             cpu: dict[str, list[float]] = {name: [] for name in targets}
             for rnd in range(1, args.rounds + 1):
                 for name, port in targets.items():
-                    rps, us = run_wrk(port, args.duration, args.connections, pids[name])
+                    rps, us = run_wrk(port, args.duration, args.connections, pids[name], scheme)
                     results[name].append(rps)
                     cpu[name].append(us)
                     print(f"round {rnd} {name:14s} {rps:10.0f} req/s  {us:6.1f} us CPU/request", flush=True)
@@ -298,9 +367,12 @@ def main() -> int:
         print(f"median {name:14s} {ours:10.0f} req/s  {ours_cpu:6.1f} us CPU/request  "
               f"ratio to nginx {ours / nginx:.2f} (throughput), {nginx_cpu / ours_cpu:.2f} (CPU per request)")
     for name in variants:
-        if name.startswith("app+") and "app" in variants:
+        if name in ("app+headers3", "app+metrics") and "app" in variants:
             base = statistics.median(results["app"])
             print(f"{name} vs app: {statistics.median(results[name]) / base:.2f} throughput")
+    if "app+routers10" in variants and "app+routers100k" in variants:
+        ratio = statistics.median(results["app+routers100k"]) / statistics.median(results["app+routers10"])
+        print(f"app+routers100k vs app+routers10: {ratio:.2f} throughput")
     return 0
 
 

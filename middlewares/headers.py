@@ -37,7 +37,16 @@ from middlewares.paths import go_http_error
 from middlewares.secure import REMOVED_OPTIONS, Secure, has_secure_options
 from traefikpy.config.middleware_options import Headers as HeadersOptions
 from traefikpy.proxy.headerplan import Plan, PlanHook, apply_plan, response_plan
-from traefikpy.proxy.http import BuildContext, Exchange, Handler, MiddlewareFactory, ResponseHook
+from traefikpy.proxy.http import (
+    BuildContext,
+    Done,
+    Exchange,
+    Handler,
+    MiddlewareFactory,
+    ResponseHook,
+    fast_of,
+    set_fast,
+)
 from traefikpy.proxy.http import Headers as HeaderList
 from traefikpy.proxy.reqhead import OMIT_XFF
 from traefikpy.proxy.target import canonical_host
@@ -150,7 +159,17 @@ def build_headers(options: HeadersOptions, next: Handler, name: str, ctx: BuildC
             ex.on_response(hook)
             await next(ex)
 
-        return custom_headers
+        next_fast = fast_of(next)
+        if next_fast is None:
+            return custom_headers
+
+        def fast(ex: Exchange, done: Done | None) -> None:
+            if apply is not None:
+                apply(ex)
+            ex.on_response(hook)
+            next_fast(ex, done)
+
+        return set_fast(custom_headers, fast)
 
     async def headers(ex: Exchange) -> None:
         if cors is not None and ex.method == b"OPTIONS":

@@ -11,8 +11,9 @@ from typing import Any
 from traefikpy.config.merge import Merged, provider_of, qualify
 from traefikpy.config.static import EntryPoint, StaticConfig
 from traefikpy.proxy.entrypoint import ENCODED_CHARACTERS, EntryPointSettings
+from traefikpy.proxy.forward import continue_async
 from traefikpy.proxy.h2client import AnyForwarder, create_forwarder
-from traefikpy.proxy.http import Exchange
+from traefikpy.proxy.http import Done, Exchange, FastHandler, fast_of
 from traefikpy.proxy.upstream import (
     DEFAULT_TRANSPORT,
     ClientCertificate,
@@ -96,16 +97,29 @@ class Forwarding:
         upstreams = self.upstreams
         # One Forwarder per server (it caches the rendered request-head pieces); rebuilt when its
         # pool was retired by a serversTransport change.
-        forwarders: dict[tuple[str, bool], AnyForwarder] = {}
+        # (forwarder, its fast entry) by (url, preservePath)
+        forwarders: dict[tuple[str, bool], tuple[AnyForwarder, FastHandler | None]] = {}
 
-        async def forward_to(ex: Exchange, server: Server) -> None:
+        def forwarder_for(server: Server) -> tuple[AnyForwarder, FastHandler | None]:
             key = (server.url, server.preserve_path)
-            forwarder = forwarders.get(key)
-            if forwarder is None or forwarder.pool.retired:
+            entry = forwarders.get(key)
+            if entry is None or entry[0].pool.retired:
                 # http: the HTTP/1.1 Forwarder; h2c and https (ALPN h2): traefikpy.proxy.h2client
-                forwarder = forwarders[key] = create_forwarder(
+                forwarder = create_forwarder(
                     upstreams, server.url, transport, pass_host_header=pass_host,
                     preserve_path=server.preserve_path)
-            await forwarder(ex)
+                entry = forwarders[key] = (forwarder, fast_of(forwarder))
+            return entry
 
+        async def forward_to(ex: Exchange, server: Server) -> None:
+            await forwarder_for(server)[0](ex)
+
+        def forward_fast(ex: Exchange, server: Server, done: Done | None) -> None:
+            forwarder, fast = forwarder_for(server)
+            if fast is None:
+                continue_async(ex, forwarder(ex), done)
+            else:
+                fast(ex, done)
+
+        forward_to.fast = forward_fast  # type: ignore[attr-defined]
         return forward_to

@@ -18,24 +18,30 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from traefikpy.config.merge import Merged
-from traefikpy.proxy.http import Exchange, Handler
+from traefikpy.proxy.forward import continue_async, respond_unhandled
+from traefikpy.proxy.h1body import EmptyBody
+from traefikpy.proxy.http import Done, Exchange, Handler, TryFast, fast_of
 from traefikpy.rules import RouteRequest, RoutingTable
 from traefikpy.runtime import RuntimeState
 
 log = logging.getLogger("traefikpy.graph")
 
 NOT_FOUND = b"404 page not found\n"
+NO_ROUTE: Any = object()
+"""``ex.route`` once the root routed the exchange and no router matched."""
 
 
 class Target:
-    """What a matched router runs: its qualified name and its compiled handler chain."""
+    """What a matched router runs: its qualified name and its compiled handler chain (with the
+    chain's fast entry when it has one, see ``http.fast_of``)."""
 
-    __slots__ = ("name", "handler", "service")
+    __slots__ = ("name", "handler", "service", "fast")
 
     def __init__(self, name: str, handler: Handler, service: str) -> None:
         self.name = name
         self.handler = handler
         self.service = service
+        self.fast = fast_of(handler)
 
     def __repr__(self) -> str:
         return f"<Target {self.name} -> {self.service}>"
@@ -78,50 +84,85 @@ class Switch:
         return old
 
 
-async def respond_unhandled(ex: Exchange, exc: BaseException) -> None:
-    """Map an error that escaped a router's chain to a response, if nothing was sent yet."""
-    from traefikpy.proxy.forward import respond_error
-
-    if ex.status:
-        raise exc  # the head is out: only closing the connection is left (the server does it)
-    await respond_error(ex, exc)
-
-
 def make_root(switch: Switch, entrypoint: str,
               observe: Callable[[Exchange, float, int], None] | None = None) -> Handler:
     """The root handler of one entrypoint: route by the current graph, run the router's chain.
 
     ``observe(exchange, seconds, response body bytes)`` (metrics, access log) runs after each
     request, 404s included; without it the root is the bare one.  The byte count is read from the
-    connection's own writer, captured before the chain runs (middlewares may wrap ``ex.writer``).
+    connection's own writer, captured before the chain runs (middlewares may wrap ``ex.writer``);
+    the duration counts from the end of the request head (``ex.started``).
+
+    The root has a fast attempt (``try_fast``, see ``http.TryFast``): it routes, and when the
+    router's chain has a fast entry (``http.fast_of``) and the request has no body, runs it
+    without a task; otherwise it returns False and the connection awaits the root as usual (the
+    route found is kept in ``ex.route``).
     """
     root = _bare_root(switch, entrypoint)
-    if observe is None:
-        return root
-    clock = time.perf_counter
+    done: Done | None = None
+    if observe is not None:
+        bare = root
+        clock = time.perf_counter
 
-    async def observed(ex: Exchange) -> None:
-        start = clock()
-        writer = ex.writer
-        try:
-            await root(ex)
-        finally:
+        def finished(ex: Exchange, writer: Any) -> None:
             try:
-                observe(ex, clock() - start, getattr(writer, "bytes_sent", 0))
+                observe(ex, clock() - ex.started, getattr(writer, "bytes_sent", 0))
             except Exception:  # noqa: BLE001 - observers never break a request
                 log.exception("request observer failed")
 
-    return observed
+        def done_fast(ex: Exchange) -> None:
+            finished(ex, ex.writer)  # the fast path never wraps the writer
+
+        async def observed(ex: Exchange) -> None:
+            writer = ex.writer
+            try:
+                await bare(ex)
+            finally:
+                finished(ex, writer)
+
+        root = observed
+        done = done_fast
+    root.try_fast = _fast_root(switch, entrypoint, done)  # type: ignore[attr-defined]
+    return root
+
+
+def _route(switch: Switch, entrypoint: str, ex: Exchange) -> Target | None:
+    routes = switch.current.routes.get(entrypoint)
+    if routes is None:
+        return None
+    table = routes.plain if ex.tls is None else routes.secure
+    return table.lookup(RouteRequest(ex.method, ex.host, ex.raw_path.decode("latin-1"), ex.query,
+                                     ex.headers, ex.client_ip))
+
+
+def _fast_root(switch: Switch, entrypoint: str, done: Done | None) -> TryFast:
+    def fast(ex: Exchange) -> bool:
+        target = _route(switch, entrypoint, ex)
+        ex.route = target if target is not None else NO_ROUTE
+        if target is None or target.fast is None or type(ex.body) is not EmptyBody or ex.upgrade:
+            return False
+        ex.router = target.name
+        ex.service = target.service
+        try:
+            target.fast(ex, done)
+        except Exception as exc:  # noqa: BLE001 - answered like an error of the async path
+            continue_async(ex, _failed(exc), done)
+        return True
+
+    return fast
+
+
+async def _failed(exc: Exception) -> None:
+    raise exc
 
 
 def _bare_root(switch: Switch, entrypoint: str) -> Handler:
     async def root(ex: Exchange) -> None:
-        routes = switch.current.routes.get(entrypoint)
-        target = None
-        if routes is not None:
-            table = routes.plain if ex.tls is None else routes.secure
-            target = table.lookup(RouteRequest(ex.method, ex.host, ex.raw_path.decode("latin-1"), ex.query,
-                                               ex.headers, ex.client_ip))
+        target = ex.route
+        if target is None:
+            target = _route(switch, entrypoint, ex)
+        elif target is NO_ROUTE:
+            target = None
         if target is None:
             await ex.respond(404, NOT_FOUND)
             return

@@ -51,7 +51,7 @@ def _response(conn: UpstreamConnection, *packets: bytes, head_only: bool = False
         "status": conn.status,
         "raw_head": conn.raw_head,
         "headers": list(conn.headers),
-        "hop": conn.hop,
+        "hop": None if conn.hop is None else list(conn.hop),
         "length": conn.length,
         "keep_alive": conn.keep_alive,
         "complete": conn.complete,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable
 from typing import Final
 
 from traefikpy.proxy.errors import (
@@ -38,7 +39,7 @@ from traefikpy.proxy.h1body import EmptyBody
 from traefikpy.proxy.h1client import BUSY, UpstreamConnection
 from traefikpy.proxy.h1writer import H1Writer, date_header
 from traefikpy.proxy.headerplan import edit_raw_head, plan_hooks_only
-from traefikpy.proxy.http import Body, Exchange, Headers
+from traefikpy.proxy.http import Body, Done, Exchange, Headers
 from traefikpy.proxy.pipe import pipe
 from traefikpy.proxy.reqhead import OMIT_XFF, build_request_head, request_line
 from traefikpy.proxy.upstream import Pool, ServerURL, Upstreams
@@ -84,8 +85,8 @@ class Forwarder:
             preserve_path=preserve_path,
         )
 
-    async def __call__(self, ex: Exchange) -> None:
-        """Forward ``ex`` and stream the response back (see the module docstring)."""
+    def _head(self, ex: Exchange) -> bytes:
+        """The upstream request head of ``ex`` (the header block is reused while it repeats)."""
         last = self._last
         headers = ex.headers
         body_length = ex.body.length
@@ -99,12 +100,16 @@ class Forwarder:
             and not ex.upgrade
             and last[0] == headers
         ):
-            head = request_line(ex, self._prefix) + last[4]
-        else:
-            line = request_line(ex, self._prefix)
-            head = build_request_head(ex, self.url, self.pass_host_header, self._prefix, line)
-            if not ex.upgrade and not omit:
-                self._last = (list(headers), ex.client_ip, body_length, ex.method, head[len(line) :])
+            return request_line(ex, self._prefix) + last[4]
+        line = request_line(ex, self._prefix)
+        head = build_request_head(ex, self.url, self.pass_host_header, self._prefix, line)
+        if not ex.upgrade and not omit:
+            self._last = (list(headers), ex.client_ip, body_length, ex.method, head[len(line) :])
+        return head
+
+    async def __call__(self, ex: Exchange) -> None:
+        """Forward ``ex`` and stream the response back (see the module docstring)."""
+        head = self._head(ex)
         pool = self.pool
         conn = pool.take_idle()
         if conn is None:
@@ -124,59 +129,103 @@ class Forwarder:
             else:
                 await _send(conn, ex, head, pool.transport.response_header_timeout)
         except UpstreamError as exc:
-            if not (conn.reused and not conn.got_bytes and _replayable(ex)):
-                pool.discard(conn)
-                raise
-            # A pooled connection the server had already closed: one retry on a fresh one.
-            log.debug("retrying %r on a new connection after %s", ex, exc)
-            pool.discard(conn)
-            conn = await pool.acquire()
-            try:
-                await _send(conn, ex, head, pool.transport.response_header_timeout)
-            except BaseException:
-                pool.discard(conn)
-                raise
+            conn = await self._retry(ex, conn, exc, head)
         except BaseException:
             pool.discard(conn)
             raise
+        await self._deliver(ex, conn)
+
+    async def _retry(self, ex: Exchange, conn: UpstreamConnection, exc: UpstreamError, head: bytes) -> UpstreamConnection:
+        """After ``conn`` failed before a response: one retry on a fresh connection when ``conn``
+        was a pooled one the server had already closed (Go's rule), else re-raise ``exc``."""
+        pool = self.pool
+        pool.discard(conn)
+        if not (conn.reused and not conn.got_bytes and _replayable(ex)):
+            raise exc
+        log.debug("retrying %r on a new connection after %s", ex, exc)
+        conn = await pool.acquire()
+        try:
+            await _send(conn, ex, head, pool.transport.response_header_timeout)
+        except BaseException:
+            pool.discard(conn)
+            raise
+        return conn
+
+    async def _deliver(self, ex: Exchange, conn: UpstreamConnection) -> None:
+        """Pass the response whose head arrived on ``conn`` to the client."""
         borrow = conn.borrow  # once released, the connection may serve someone else
         try:
-            writer = ex.writer
-            hooks = ex.response_hooks
-            plans = plan_hooks_only(hooks) if hooks else ()
-            if (
-                conn.complete
-                and type(writer) is H1Writer
-                and plans is not None
-                and not conn.trailers
-                and conn.status != 101
-                and conn.raw_head.startswith(b"HTTP/1.1 ")
-            ):
-                # Fast path: a complete response, passed on in one write.
-                raw = conn.raw_head
-                if conn.hop is not None and (
-                    not conn.hop_only_keepalive or writer.version != b"1.1" or writer.will_close()
-                ):
-                    raw = _cut_lines(raw, conn.hop)
-                if not conn.has_date:
-                    raw += date_header()
-                if plans:
-                    raw = edit_raw_head(raw, conn.status, plans)
-                data = conn.take_body()
-                status = conn.status
-                length = conn.length
-                if conn.reusable:
-                    pool.release(conn)
-                else:
-                    pool.discard(conn)
-                ex.status = status
-                writer.write_raw(raw, status, length, data, complete=True)
-                return
-            await _respond(ex, conn, pool)
+            if not self._deliver_complete(ex, conn):
+                await _respond(ex, conn, self.pool)
         except BaseException:
             if conn.borrow == borrow and conn.state == BUSY:
-                pool.discard(conn)
+                self.pool.discard(conn)
             raise
+
+    def _deliver_complete(self, ex: Exchange, conn: UpstreamConnection) -> bool:
+        """Fast path: a complete response passed on in one write; False if it is not that case."""
+        writer = ex.writer
+        if not conn.complete or type(writer) is not H1Writer or conn.trailers or conn.status == 101:
+            return False
+        hooks = ex.response_hooks
+        plans = plan_hooks_only(hooks) if hooks else ()
+        if plans is None or not conn.raw_head.startswith(b"HTTP/1.1 "):
+            return False
+        raw = conn.raw_head
+        close = writer.will_close()
+        if conn.hop is not None and (not conn.hop_only_keepalive or writer.version != b"1.1" or close):
+            raw = _cut_lines(raw, conn.hop)
+        if not conn.has_date:
+            raw += date_header()
+        if plans:
+            raw = edit_raw_head(raw, conn.status, plans)
+        data = conn.take_body()
+        status = conn.status
+        length = conn.length
+        self.pool.release(conn)  # (closed instead when it cannot be reused)
+        ex.status = status
+        writer.write_raw(raw, status, length, data, complete=True, close=close)
+        return True
+
+    # -- fast path (http.fast_of): no task unless something has to wait ----------------------
+    def fast(self, ex: Exchange, done: Done | None) -> None:
+        """Send ``ex`` (no request body) on an idle pooled connection; the response is finished
+        by :meth:`_on_head` from the connection's callbacks."""
+        pool = self.pool
+        conn = pool.take_idle()
+        if conn is None:
+            continue_async(ex, self(ex), done)  # dialing has to wait
+            return
+        conn.begin(ex.method == b"HEAD")
+        conn.transport.write(self._head(ex))
+        timeout = pool.transport.response_header_timeout
+        if timeout:
+            conn.sent(timeout)
+        conn.on_head = self._on_head
+        conn.waiting = (ex, done)
+
+    def _on_head(self, conn: UpstreamConnection) -> None:
+        """The response head (or an error) arrived on ``conn`` for a fast-path exchange."""
+        ex, done = conn.waiting
+        conn.waiting = None
+        writer = ex.writer
+        if conn.error is None and not writer._conn.closed:
+            try:
+                if self._deliver_complete(ex, conn):
+                    if done is not None:
+                        done(ex)
+                    del writer.exchange
+                    return
+            except Exception as exc:  # noqa: BLE001 - answered like an error of the async path
+                continue_async(ex, _raise(exc), done)
+                return
+        continue_async(ex, self._resume(ex, conn), done)
+
+    async def _resume(self, ex: Exchange, conn: UpstreamConnection) -> None:
+        exc = conn.error
+        if exc is not None:
+            conn = await self._retry(ex, conn, exc, self._head(ex))
+        await self._deliver(ex, conn)
 
     def __repr__(self) -> str:
         return f"<Forwarder {self.url.url} pass_host={self.pass_host_header} {self.pool!r}>"
@@ -386,4 +435,32 @@ async def respond_error(ex: Exchange, exc: BaseException) -> None:
         return
     if isinstance(exc, asyncio.CancelledError):
         raise exc
+    raise exc
+
+
+async def respond_unhandled(ex: Exchange, exc: BaseException) -> None:
+    """Map an error that escaped a router's chain to a response, if nothing was sent yet."""
+    if ex.status:
+        raise exc  # the head is out: only closing the connection is left (the server does it)
+    await respond_error(ex, exc)
+
+
+def continue_async(ex: Exchange, work: Awaitable[None], done: Done | None) -> None:
+    """Finish a fast-path exchange (see ``http.fast_of``) in a task: await ``work``, map its
+    errors like the root handler does, then call ``done``."""
+    writer = ex.writer  # the connection's own H1Writer: fast paths run on HTTP/1.1 only
+    writer._conn.run_detached(writer, _continued(ex, work, done))  # type: ignore[attr-defined]
+
+
+async def _continued(ex: Exchange, work: Awaitable[None], done: Done | None) -> None:
+    try:
+        await work
+    except Exception as exc:  # noqa: BLE001 - per-request errors never escape to the server
+        await respond_unhandled(ex, exc)
+    finally:
+        if done is not None:
+            done(ex)
+
+
+async def _raise(exc: Exception) -> None:
     raise exc

@@ -163,5 +163,9 @@ class EmptyBody:
         return "<EmptyBody>"
 
 
+NO_BODY: Final = EmptyBody(0)
+"""The shared body of HTTP/1.1 requests without one (nothing in it changes)."""
+
+
 def client_gone() -> ProxyError:
     return ClientClosed("client closed the connection")

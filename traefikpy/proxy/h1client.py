@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Final, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import httptools
 
@@ -77,6 +78,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_waiter: asyncio.Future[None] | None = None
         self._body_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        # A fast-path borrower (forward.Forwarder.fast) is told by a call instead of a future.
+        self.on_head: Callable[[UpstreamConnection], None] | None = None
+        self.waiting: Any = None  # the borrower's state while it waits for on_head
         # per response
         self.head_only = False
         self.got_bytes = False
@@ -166,6 +170,9 @@ class UpstreamConnection(asyncio.Protocol):
                 self._protocol_error(f"invalid response: {exc.__context__!r}")
         except httptools.HttpParserError as exc:
             self._protocol_error(f"invalid response from upstream: {exc}")
+        if self.on_head is not None and self.head_done:
+            # Told once the packet is parsed: a small response is complete by then.
+            self._head_arrived()
 
     def _known_response(self, known: Known, data: bytes, end: int) -> None:
         """A complete response whose head is byte-identical to one llhttp already parsed: the
@@ -175,26 +182,34 @@ class UpstreamConnection(asyncio.Protocol):
             self._cancel_timer()
         self.status = status
         self.raw_head = data[: end + 2]
-        self.headers = list(headers)
-        self.hop = list(hop) if hop is not None else None
+        # shared tuples: nothing appends to them once the head is parsed
+        self.headers = headers  # type: ignore[assignment]
+        self.hop = hop  # type: ignore[assignment]
         self.hop_only_keepalive = hop_only_keepalive
         self.has_date = has_date
         self.length = length
+        self.chunked = False
         self.keep_alive = keep_alive
         self.head_done = True
         self.complete = True
         if length:
             self._chunks.append(data[end + 4 :])
             self._buffered = length
-        waiter = self._head_waiter
-        if waiter is not None:
-            self._head_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
         if self._drain_waiter is not None:
             self._wake_drain()
+        self._head_arrived()
 
     # -- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self.status = 0
+        self.raw_head = b""
+        self.headers = []
+        self.hop = None
+        self.hop_only_keepalive = False
+        self.has_date = False
+        self.length = None
+        self.chunked = False
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if self.head_done:
             if self.trailers is None:
@@ -266,13 +281,13 @@ class UpstreamConnection(asyncio.Protocol):
                 self.has_date,
             )
         self.head_done = True
-        waiter = self._head_waiter
+        if self._drain_waiter is not None:
+            self._wake_drain()  # an upload waiting to drain stops: the answer is here
+        waiter = self._head_waiter  # (a fast-path borrower is told after the packet, see data_received)
         if waiter is not None:
             self._head_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
-        if self._drain_waiter is not None:
-            self._wake_drain()  # an upload waiting to drain stops: the answer is here
         if self.head_only and status != 101:
             raise _StopHead
 
@@ -297,20 +312,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_only = head_only
         self.got_bytes = False
         self.head_done = False
-        self.status = 0
-        self.raw_head = b""
-        self.headers = []
-        self.hop = None
-        self.hop_only_keepalive = False
-        self.has_date = False
-        self.length = None
-        self.chunked = False
         self.keep_alive = False
         self.complete = False
         self.trailers = None
         self.error = None
         self._chunks.clear()
         self._buffered = 0
+        # The head's fields are reset by on_message_begin (llhttp) or set by _known_response.
 
     def write(self, data: bytes) -> None:
         self.transport.write(data)
@@ -416,13 +424,23 @@ class UpstreamConnection(asyncio.Protocol):
         self._wake_body()
         self._wake_drain()
 
-    def _wake_head(self) -> None:
+    def _head_arrived(self) -> None:
+        """Tell the borrower that the head (or an error) is here: its future or its callback
+        (called last, with nothing of this connection touched after it: it may release the
+        connection and hand it to the next request)."""
         waiter = self._head_waiter
         if waiter is not None:
             self._head_waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+        callback = self.on_head
+        if callback is not None:
+            self.on_head = None
+            callback(self)
+
+    def _wake_head(self) -> None:
         self._wake_drain()
+        self._head_arrived()
 
     def _wake_body(self) -> None:
         waiter = self._body_waiter

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Final, cast
+from typing import Final
 
 import httptools
 
@@ -37,9 +37,6 @@ from traefikpy.proxy.h1rules import (
 )
 from traefikpy.proxy.h1writer import H1Writer
 from traefikpy.proxy.http import Headers
-
-if TYPE_CHECKING:
-    from traefikpy.proxy.server import H1Connection
 
 log = logging.getLogger("traefikpy.proxy")
 
@@ -233,7 +230,7 @@ class RequestReader:
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        writer = build_request(cast("H1Connection", self))
+        writer = build_request(self)  # type: ignore[arg-type]  # the mixin is an H1Connection
         self._cur = writer
         if writer.body.length is None and not writer.body.complete:
             # Bytes of this packet after the head (an estimate: header whitespace may vary).

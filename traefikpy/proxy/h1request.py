@@ -15,10 +15,11 @@ and the forwarded headers a connection adds.
 
 from __future__ import annotations
 
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from traefikpy.proxy.forwarded import is_managed
-from traefikpy.proxy.h1body import EmptyBody, RequestBody
+from traefikpy.proxy.h1body import NO_BODY, EmptyBody, RequestBody
 from traefikpy.proxy.h1rules import (
     H_CONNECTION,
     H_EXPECT,
@@ -232,7 +233,7 @@ def build_request(conn: H1Connection) -> H1Writer:
     elif length:
         body = RequestBody(conn, length, expect_continue)
     else:
-        body = EmptyBody(0)
+        body = NO_BODY
     writer.body = body
     writer.exchange = Exchange.from_parts(
         method,
@@ -249,7 +250,7 @@ def build_request(conn: H1Connection) -> H1Writer:
         body,
         writer,
         conn.tls,
-        conn.loop.time(),
+        perf_counter(),
         upgrade,
     )
     return writer

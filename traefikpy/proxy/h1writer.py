@@ -162,8 +162,9 @@ class H1Writer:
         """Whether the connection will close after this response (decided now)."""
         return self._conn.must_close(self)
 
-    def _frame(self, status: int, length: int | None) -> bytes:
-        """Pick the body framing; returns the closing lines of the head."""
+    def _frame(self, status: int, length: int | None, close: bool | None = None) -> bytes:
+        """Pick the body framing; returns the closing lines of the head.  ``close``: what
+        ``will_close()`` returned just before, if the caller asked."""
         self.head_sent = True
         self.status = status
         if self.method == b"HEAD" or status == 204 or status == 304:
@@ -176,7 +177,10 @@ class H1Writer:
         else:
             mode = MODE_CLOSE
         self.mode = mode
-        close = mode == MODE_CLOSE or self._conn.must_close(self)
+        if mode == MODE_CLOSE:
+            close = True
+        elif close is None:
+            close = self._conn.must_close(self)
         self.close = close
         if mode == MODE_CHUNKED:
             return b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" if close else (
@@ -187,17 +191,23 @@ class H1Writer:
         return b"\r\n" if self.version == b"1.1" else b"Connection: keep-alive\r\n\r\n"
 
     def write_raw(
-        self, head: bytes, status: int, length: int | None, body: bytes = b"", complete: bool = False
+        self,
+        head: bytes,
+        status: int,
+        length: int | None,
+        body: bytes = b"",
+        complete: bool = False,
+        close: bool | None = None,
     ) -> None:
         """Fast path: ``head`` is ``HTTP/1.1 <status> ...\\r\\n`` plus header lines without the
         final CRLF, already free of hop-by-hop headers.  ``length`` is the Content-Length in
         ``head`` (None if absent).  With ``complete`` the whole ``body`` is written and the
-        response ends, all in one write."""
+        response ends, all in one write.  ``close`` as for ``_frame``."""
         if self.head_sent:
             raise RuntimeError("response head already sent")
         if self._conn.closed:
             raise ClientClosed("client closed the connection")
-        tail = self._frame(status, length)
+        tail = self._frame(status, length, close)
         if not complete:
             self._transport.write(head + tail)
             if body:

@@ -33,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any, Final, cast
@@ -763,7 +764,7 @@ class H2Connection(asyncio.Protocol):
         cfg = self.config
         return Exchange.from_parts(
             method, raw_path, path, query, b"2", headers, host, cfg.scheme, self.client_ip, self.client_port,
-            cfg.entrypoint, stream.body, stream, self.tls, self.loop.time(), b"",
+            cfg.entrypoint, stream.body, stream, self.tls, time.perf_counter(), b"",
         )
 
     def _refuse(self, stream: H2Stream, status: int, detail: str) -> None:

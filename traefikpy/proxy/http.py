@@ -46,6 +46,40 @@ and returns the (possibly changed) status."""
 
 Handler = Callable[["Exchange"], Awaitable[None]]
 
+Done = Callable[["Exchange"], None]
+"""Called once when an exchange taken by a fast path has finished (the root's observer)."""
+
+FastHandler = Callable[["Exchange", "Done | None"], None]
+"""The synchronous entry of a handler that can run without a task (see :func:`fast_of`)."""
+
+
+def fast_of(handler: Any) -> FastHandler | None:
+    """The fast entry of ``handler``, if it has one.
+
+    Fast path: for a request without a body on an HTTP/1.1 connection, a router whose chain
+    supports it (custom-headers-only Headers middlewares over a ``loadBalancer`` of plain
+    HTTP/1.1 servers) runs without an asyncio task: the chain's ``fast(ex, done)`` entries are
+    plain calls down to the forwarder, which writes the upstream request and finishes the
+    response from the upstream connection's ``data_received``.  Whatever has to wait (no idle
+    upstream connection, a streamed or failed response) continues in a task from that point
+    (:func:`traefikpy.proxy.forward.continue_async`), with the same outcome as the ``async``
+    path.  A fast entry always takes the exchange: eligibility is decided before it is called.
+    """
+    fast: FastHandler | None = getattr(handler, "fast", None)
+    return fast
+
+
+TryFast = Callable[["Exchange"], bool]
+"""A root handler's fast attempt (its ``try_fast`` attribute, called by the HTTP/1.1 server):
+True when it took the exchange, False (before any side effect) when the server must await the
+root as usual."""
+
+
+def set_fast(handler: Handler, fast: FastHandler) -> Handler:
+    """Attach the fast entry ``fast`` to ``handler`` (a function); returns ``handler``."""
+    handler.fast = fast  # type: ignore[attr-defined]
+    return handler
+
 
 class BuildContext(Protocol):
     """What a middleware factory may ask the compiler while it builds (once per graph)."""
@@ -114,7 +148,7 @@ class Exchange:
     __slots__ = (
         "method", "raw_path", "path", "query", "version", "headers", "host", "scheme",
         "client_ip", "client_port", "entrypoint", "tls", "body", "writer", "status",
-        "response_hooks", "router", "service", "started", "extras", "upgrade", "__weakref__",
+        "response_hooks", "router", "service", "started", "extras", "upgrade", "route", "__weakref__",
     )
 
     def __init__(
@@ -156,9 +190,10 @@ class Exchange:
         self.response_hooks: list[ResponseHook] | None = None
         self.router = ""  # qualified name of the matched router (metrics, access log)
         self.service = ""  # qualified name of the service that answered
-        self.started = started  # loop.time() when the head was complete
+        self.started = started  # time.perf_counter() when the head was complete
         self.extras: dict[str, Any] | None = None  # per-request state of middlewares
         self.upgrade = upgrade  # protocol asked for with Connection: Upgrade (b"websocket"), else b""
+        self.route: Any = None  # the matched router's Target once routed (graph.py)
 
     @classmethod
     def from_parts(
@@ -204,6 +239,7 @@ class Exchange:
         ex.started = started
         ex.extras = None
         ex.upgrade = upgrade
+        ex.route = None
         return ex
 
     # -- request helpers -------------------------------------------------------------------

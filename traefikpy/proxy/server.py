@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Awaitable
 from typing import Any, Final, cast
 
 import httptools
@@ -74,6 +75,7 @@ class H1Connection(RequestReader, asyncio.Protocol):
         self._queue: deque[H1Writer] = deque()
         self._cur: H1Writer | None = None  # request whose body the parser is reading
         self._task: asyncio.Task[None] | None = None
+        self._side: asyncio.Task[None] | None = None  # a fast-path request finishing in a task
         self._wake: asyncio.Future[None] | None = None
         self._served = 0
         self._shutting_down = False
@@ -128,9 +130,10 @@ class H1Connection(RequestReader, asyncio.Protocol):
         if self._cur is not None:
             self._cur.body.fail(ClientClosed("client closed the connection"))
         self._queue.clear()
-        task = self._task
-        if task is not None and not task.done() and not self.upgraded:
-            task.cancel()  # like Go's request context: the client is gone
+        if not self.upgraded:  # like Go's request context: the client is gone
+            for task in (self._task, self._side):
+                if task is not None and not task.done():
+                    task.cancel()
 
     def eof_received(self) -> bool:
         # Like Go's server (and nginx without proxy_ignore_client_abort), EOF from the client
@@ -198,6 +201,12 @@ class H1Connection(RequestReader, asyncio.Protocol):
     def _activate(self, writer: H1Writer) -> None:
         self._active = writer
         self._served += 1
+        try_fast = getattr(self.app, "try_fast", None)
+        if try_fast is not None:
+            writer.started = True
+            if try_fast(writer.exchange):
+                return  # under way without a task (see http.fast_of)
+            writer.started = False
         waiter = self._wake
         if waiter is not None:
             self._wake = None
@@ -211,36 +220,59 @@ class H1Connection(RequestReader, asyncio.Protocol):
         try:
             while not self.closed:
                 writer = self._active
-                if writer is None:
+                if writer is None or writer.started:
                     waiter = self._wake = loop.create_future()
                     await waiter
                     continue
                 writer.started = True
-                try:
-                    await self.app(writer.exchange)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    self._handler_failed(writer, exc)
-                else:
-                    if not writer.ended and not self.closed and not self.upgraded:
-                        if not writer.head_sent:
-                            writer.write_head(200, [(b"Content-Length", b"0")])
-                        writer.finish()
-                # Break the writer <-> exchange cycle so both die by refcount, not by the GC.
-                del writer.exchange
-                if self.upgraded:
-                    break
-                if self._active is writer:  # nothing ended the response: give up on it
-                    self.abort()
+                if not await self._handle(writer, self.app(writer.exchange)):
                     break
         except asyncio.CancelledError:
             self.abort()
         finally:
             self._task = None
-            if self.upgraded:
-                self.closed = True
-                self.conns.discard(self)
+            self._upgraded_end()
+
+    async def _handle(self, writer: H1Writer, work: Awaitable[None]) -> bool:
+        """Await one request's handler ``work`` and settle its response; False when the
+        connection stops serving requests (upgraded, or the response never ended)."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._handler_failed(writer, exc)
+        else:
+            if not writer.ended and not self.closed and not self.upgraded:
+                if not writer.head_sent:
+                    writer.write_head(200, [(b"Content-Length", b"0")])
+                writer.finish()
+        # Break the writer <-> exchange cycle so both die by refcount, not by the GC.
+        del writer.exchange
+        if self.upgraded:
+            return False
+        if self._active is writer:  # nothing ended the response: give up on it
+            self.abort()
+            return False
+        return True
+
+    def run_detached(self, writer: H1Writer, work: Awaitable[None]) -> None:
+        """Finish a request that a fast path took (``writer.started``) in a task of its own."""
+        self._side = self.loop.create_task(self._detached(writer, work))
+
+    async def _detached(self, writer: H1Writer, work: Awaitable[None]) -> None:
+        try:
+            await self._handle(writer, work)
+        except asyncio.CancelledError:
+            self.abort()
+        finally:
+            self._side = None
+            self._upgraded_end()
+
+    def _upgraded_end(self) -> None:
+        if self.upgraded:
+            self.closed = True
+            self.conns.discard(self)
 
     def _handler_failed(self, writer: H1Writer, exc: Exception) -> None:
         if self.closed or isinstance(exc, ClientClosed):

@@ -16,11 +16,11 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from ssl import SSLContext
 from typing import TYPE_CHECKING
 
-from traefikpy.proxy.http import Exchange, Headers
+from traefikpy.proxy.http import Done, Exchange, Headers
 from traefikpy.services.passive import PassiveHealth, PassiveHealthConfig
 from traefikpy.services.server import (
     Forward,
@@ -32,10 +32,14 @@ from traefikpy.services.server import (
 )
 from traefikpy.services.status import StatusNode
 from traefikpy.services.sticky import StickyCookie, StickyTable
-from traefikpy.services.strategies import Picker, make_server_picker, normalize_strategy
+from traefikpy.services.strategies import SERVER_ONLY, Picker, make_server_picker, normalize_strategy
 
 if TYPE_CHECKING:
     from traefikpy.services.healthcheck import HealthCheckConfig, HealthKey, HealthRegistry
+
+
+ForwardFast = Callable[[Exchange, Server, "Done | None"], None]
+"""The fast entry of a forward step (``fast`` attribute, see ``traefikpy.dataplane.Forwarding``)."""
 
 
 def trim_hooks(ex: Exchange, count: int) -> None:
@@ -50,7 +54,7 @@ class LoadBalancer(StatusNode):
 
     __slots__ = (
         "name", "strategy", "servers", "pickable", "health_key", "_picker", "_forward", "_sticky",
-        "_passive", "_measure", "__weakref__",
+        "_passive", "_measure", "_forward_fast", "fast", "__weakref__",
     )
     kind = "loadBalancer"
 
@@ -81,6 +85,14 @@ class LoadBalancer(StatusNode):
         for server in self.servers:
             server.watch(self._server_changed)
         self._refresh()
+        # The fast entry (http.fast_of) when nothing needs the forward step's outcome: no
+        # passive health check, no strategy reading in-flight counts or latencies.
+        self._forward_fast: ForwardFast | None = getattr(forward, "fast", None)
+        self.fast = (
+            self._fast
+            if self._forward_fast is not None and passive is None and strategy not in SERVER_ONLY
+            else None
+        )
 
     def _refresh(self) -> None:
         self.pickable = [s for s in self.servers if s.up and not s.fenced]
@@ -126,6 +138,11 @@ class LoadBalancer(StatusNode):
                 server.inflight -= 1
             return
         await self._observed(ex, server, mark)
+
+    def _fast(self, ex: Exchange, done: Done | None) -> None:
+        server = self.choose(ex)
+        ex.service = self.name
+        self._forward_fast(ex, server, done)  # type: ignore[misc]  # set when fast is
 
     async def _observed(self, ex: Exchange, server: Server, mark: int) -> None:
         observed = 0

@@ -25,7 +25,7 @@ from typing import Final
 from traefikpy.proxy import proxyproto
 from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings, split_address
 from traefikpy.proxy.h2server import ALPNSelector, H2Connection
-from traefikpy.proxy.http import Exchange, Handler
+from traefikpy.proxy.http import Exchange, Handler, TryFast
 from traefikpy.proxy.server import ConnectionSet, H1Connection, ServerConfig
 from traefikpy.tls.clienthello import MAX_HELLO, NEED_MORE, Hello, read_client_hello
 from traefikpy.tls.manager import ACME_TLS_ALPN, TLSManager, server_name_of
@@ -41,16 +41,29 @@ def misdirected_check(manager: TLSManager, entrypoint: str, next_handler: Handle
     """Traefik's SNI check: a TLS request whose Host maps to other TLS options than its SNI gets
     ``421 Misdirected Request`` (the handshake was made with the wrong option set)."""
 
-    async def check(ex: Exchange) -> None:
+    def misdirected(ex: Exchange) -> bool:
         if ex.tls is not None:
             sni = server_name_of(ex.tls)
             if ex.host != sni:
                 runtime = manager.current
-                if runtime.option_for(entrypoint, ex.host) != runtime.option_for(entrypoint, sni):
-                    await ex.respond(421, MISDIRECTED)
-                    return
+                return runtime.option_for(entrypoint, ex.host) != runtime.option_for(entrypoint, sni)
+        return False
+
+    async def check(ex: Exchange) -> None:
+        if misdirected(ex):
+            await ex.respond(421, MISDIRECTED)
+            return
         await next_handler(ex)
 
+    next_try: TryFast | None = getattr(next_handler, "try_fast", None)
+    if next_try is not None:
+
+        def try_fast(ex: Exchange) -> bool:
+            if ex.tls is None:
+                return next_try(ex)
+            return not misdirected(ex) and next_try(ex)
+
+        check.try_fast = try_fast  # type: ignore[attr-defined]
     return check
 
 
