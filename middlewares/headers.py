@@ -36,7 +36,7 @@ from middlewares.gocompat import canonical_header_key
 from middlewares.paths import go_http_error
 from middlewares.secure import REMOVED_OPTIONS, Secure, has_secure_options
 from traefikpy.config.middleware_options import Headers as HeadersOptions
-from traefikpy.proxy.headerplan import Plan, PlanHook, apply_plan, response_plan
+from traefikpy.proxy.headerplan import Plan, PlanHook, apply_plan, response_plan, then
 from traefikpy.proxy.http import (
     BuildContext,
     Done,
@@ -103,6 +103,18 @@ class RequestEdits:
         self.drop = frozenset(drop)
         self.add = add
 
+    @classmethod
+    def then(cls, first: RequestEdits | None, second: RequestEdits | None) -> RequestEdits | None:
+        """The edits of ``first`` followed by those of ``second`` (the inner middleware's)."""
+        if first is None or second is None:
+            return first or second
+        both = cls({})
+        both.drop = first.drop | second.drop
+        both.add = [(k, v) for k, v in first.add if k.lower() not in second.drop] + second.add
+        both.host = second.host if second.host is not None else first.host
+        both.omit_xff = second.omit_xff if second.omit_xff is not None else first.omit_xff
+        return both
+
     def apply(self, ex: Exchange) -> None:
         drop = self.drop
         if drop:
@@ -150,26 +162,7 @@ def build_headers(options: HeadersOptions, next: Handler, name: str, ctx: BuildC
 
     if fixed is not None and secure is None:
         # Custom headers only (the usual case): nothing to decide per request.
-        hook = fixed[False]
-        apply = requests.apply if requests is not None else None
-
-        async def custom_headers(ex: Exchange) -> None:
-            if apply is not None:
-                apply(ex)
-            ex.on_response(hook)
-            await next(ex)
-
-        next_fast = fast_of(next)
-        if next_fast is None:
-            return custom_headers
-
-        def fast(ex: Exchange, done: Done | None) -> None:
-            if apply is not None:
-                apply(ex)
-            ex.on_response(hook)
-            next_fast(ex, done)
-
-        return set_fast(custom_headers, fast)
+        return _custom_headers(requests, plain, next)
 
     async def headers(ex: Exchange) -> None:
         if cors is not None and ex.method == b"OPTIONS":
@@ -199,6 +192,38 @@ def build_headers(options: HeadersOptions, next: Handler, name: str, ctx: BuildC
         await next(ex)
 
     return headers
+
+
+def _custom_headers(requests: RequestEdits | None, plan: Plan, next: Handler) -> Handler:
+    """A Headers middleware with only custom headers.  Directly wrapping another one, the two
+    fold into one (request edits in chain order, response plans innermost first as hooks run),
+    so a chain of them costs about what one costs."""
+    inner: tuple[RequestEdits | None, Plan, Handler] | None = getattr(next, "custom_headers", None)
+    if inner is not None:
+        requests = RequestEdits.then(requests, inner[0])
+        plan = then(inner[1], plan)
+        next = inner[2]
+    hook = PlanHook(plan)
+    apply = requests.apply if requests is not None else None
+
+    async def custom_headers(ex: Exchange) -> None:
+        if apply is not None:
+            apply(ex)
+        ex.on_response(hook)
+        await next(ex)
+
+    custom_headers.custom_headers = (requests, plan, next)  # type: ignore[attr-defined]
+    next_fast = fast_of(next)
+    if next_fast is None:
+        return custom_headers
+
+    def fast(ex: Exchange, done: Done | None) -> None:
+        if apply is not None:
+            apply(ex)
+        ex.on_response(hook)
+        next_fast(ex, done)
+
+    return set_fast(custom_headers, fast)
 
 
 FACTORIES: dict[str, MiddlewareFactory] = {"headers": build_headers}

@@ -325,3 +325,60 @@ async def test_headers_e2e(app: tuple[RunningApp, ScriptServer]) -> None:
     assert (resp.status, await resp.text()) == (500, "Bad Host\n")
     assert resp.headers["X-Custom-Response-Header"] == "value"
     assert len(backend.requests) == 1
+
+
+FOLDS: list[dict[str, Any]] = [
+    {"desc": "inner overrides a request header, outer a response header", "chain": [
+        {"customRequestHeaders": {"X-A": "outer"}, "customResponseHeaders": {"X-R": "outer"}},
+        {"customRequestHeaders": {"X-A": "inner"}, "customResponseHeaders": {"X-R": "inner", "X-I": "i"}}]},
+    {"desc": "deletes and re-adds across layers", "chain": [
+        {"customRequestHeaders": {"X-B": ""}, "customResponseHeaders": {"X-Del": ""}},
+        {"customRequestHeaders": {"X-B": "b", "X-C": ""}, "customResponseHeaders": {"X-Del": "set", "X-Up": ""}},
+        {"customRequestHeaders": {"X-C": "c"}, "customResponseHeaders": {"X-Up": "innermost"}}]},
+    {"desc": "Host and X-Forwarded-For edits, last one wins", "chain": [
+        {"customRequestHeaders": {"X-Forwarded-For": "", "Host": "Outer.Test"}},
+        {"customRequestHeaders": {"X-Forwarded-For": "10.0.0.1"}, "customResponseHeaders": {"X-R": "1"}},
+        {"customRequestHeaders": {"Host": "inner.test:81"}}]},
+    {"desc": "X-Forwarded-For emptied by the inner one", "chain": [
+        {"customRequestHeaders": {"X-Forwarded-For": "10.0.0.1"}},
+        {"customRequestHeaders": {"X-Forwarded-For": ""}}]},
+]
+
+
+async def _chain_outcome(chain: list[dict[str, Any]], fold: bool) -> tuple[Any, ...]:
+    seen: list[Exchange] = []
+
+    async def backend(ex: Exchange) -> None:
+        seen.append(ex)
+        await ex.send_head(200, [(b"X-R", b"backend"), (b"X-Del", b"backend"), (b"X-Up", b"backend"),
+                                 (b"Content-Length", b"0")])
+        await ex.end()
+
+    handler: Any = backend
+    for options in reversed(chain):
+        if not fold:
+            handler = _opaque(handler)  # not a Headers middleware: nothing folds into it
+        handler = build_headers(Headers.model_validate(options), handler, "m@file", BuildCtx())
+    if fold:
+        assert handler.custom_headers[2] is backend  # one handler in front of the backend
+    ex = exchange("/", [("X-A", "client"), ("X-B", "client"), ("X-C", "client"), ("X-Forwarded-For", "1.1.1.1")])
+    await handler(ex)
+    got = seen[0]
+    response = ex.writer
+    return sorted(got.headers), got.host, got.extras or {}, sorted(response.headers)  # type: ignore[attr-defined]
+
+
+def _opaque(inner: Any) -> Any:
+    async def opaque(ex: Exchange) -> None:
+        await inner(ex)
+
+    return opaque
+
+
+@pytest.mark.parametrize("case", FOLDS, ids=[c["desc"] for c in FOLDS])
+async def test_adjacent_custom_headers_fold_to_the_same_effect(case: dict[str, Any]) -> None:
+    """Adjacent custom-headers-only middlewares are folded into one handler: what the backend
+    and the client see is what the same middlewares give one after the other."""
+    folded = await _chain_outcome(case["chain"], fold=True)
+    assert folded == await _chain_outcome(case["chain"], fold=False)
+    assert folded[0]  # the exchange went through

@@ -36,6 +36,13 @@ def response_plan(*layers: Iterable[tuple[bytes, bytes | None]]) -> Plan:
     return frozenset(ops), [(name, value) for name, value in ops.values() if value is not None]
 
 
+def then(first: Plan, second: Plan) -> Plan:
+    """One plan with the effect of applying ``first``, then ``second``."""
+    drop = second[0]
+    kept = [(name, value) for name, value in first[1] if name.lower() not in drop] if drop else list(first[1])
+    return first[0] | drop, kept + second[1]
+
+
 def apply_plan(plan: Plan, headers: Headers) -> None:
     drop, add = plan
     if drop and any(k.lower() in drop for k, _ in headers):

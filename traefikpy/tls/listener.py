@@ -45,8 +45,7 @@ def misdirected_check(manager: TLSManager, entrypoint: str, next_handler: Handle
         if ex.tls is not None:
             sni = server_name_of(ex.tls)
             if ex.host != sni:
-                runtime = manager.current
-                return runtime.option_for(entrypoint, ex.host) != runtime.option_for(entrypoint, sni)
+                return manager.current.misdirected(entrypoint, ex.host, sni)
         return False
 
     async def check(ex: Exchange) -> None:

@@ -17,7 +17,7 @@ import logging
 import ssl
 import weakref
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Final
 
 from traefikpy.config.merge import Merged, provider_of, qualify
 from traefikpy.config.static import StaticConfig
@@ -33,17 +33,24 @@ DEFAULT = "default"
 ACME_TLS_ALPN = "acme-tls/1"
 
 _SNI: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+_SNI_ATTR: Final = "_traefikpy_sni"
 
 
 def _remember_sni(ssl_object: object, server_name: str | None, _ctx: ssl.SSLContext) -> None:
-    # Called by OpenSSL during the handshake (before any request): keep the SNI the client sent.
+    # Called by OpenSSL during the handshake (before any request): keep the SNI the client sent,
+    # on the SSL object itself (read once per request), else beside it.
     if server_name:
-        _SNI[ssl_object] = server_name.lower().rstrip(".")
+        name = server_name.lower().rstrip(".")
+        try:
+            setattr(ssl_object, _SNI_ATTR, name)
+        except AttributeError:
+            _SNI[ssl_object] = name
 
 
 def server_name_of(ssl_object: object) -> str:
     """The SNI the client sent on the TLS connection of ``ssl_object`` ("" without one)."""
-    return _SNI.get(ssl_object, "")
+    name: str | None = getattr(ssl_object, _SNI_ATTR, None)
+    return name if name is not None else _SNI.get(ssl_object, "")
 
 
 def rule_domains(rule: str) -> list[str]:
@@ -110,6 +117,7 @@ class TLSRuntime:
                 self.errors[f"tls.options.{name}"] = str(exc)
         self.store = self._store(merged)
         self.hosts: dict[str, dict[str, str]] = {}
+        self._misdirected: dict[tuple[str, str, str], bool] = {}
         entrypoints = {n: ep for n, ep in static.entry_points.items() if ep.listen.protocol == "tcp"}
         per_ep: dict[str, list[tuple[str, str, str]]] = {}
         defaults = sorted(n for n, ep in entrypoints.items() if ep.as_default) or sorted(entrypoints)
@@ -165,6 +173,17 @@ class TLSRuntime:
 
     def option_for(self, entrypoint: str, host: str) -> str:
         return find_option(self.hosts.get(entrypoint, {}), host)
+
+    def misdirected(self, entrypoint: str, host: str, sni: str) -> bool:
+        """Traefik's 421 rule: does ``host`` map to other TLS options than ``sni`` (cached)?"""
+        key = (entrypoint, host, sni)
+        answer = self._misdirected.get(key)
+        if answer is None:
+            answer = self.option_for(entrypoint, host) != self.option_for(entrypoint, sni)
+            if len(self._misdirected) >= 4096:
+                self._misdirected.clear()
+            self._misdirected[key] = answer
+        return answer
 
     def context_for(self, entrypoint: str, server_name: str, local_ip: str = "") -> ssl.SSLContext | None:
         """The context of a handshake asking for ``server_name`` (without SNI the certificate is

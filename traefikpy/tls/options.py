@@ -19,7 +19,7 @@ import os
 import ssl
 import tempfile
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from traefikpy.config.tls import TLSOptions
 from traefikpy.tls.certs import CertificateError, StoredCert, read_file_or_content
@@ -137,9 +137,25 @@ def _version(name: str, key: str) -> ssl.TLSVersion:
     return VERSIONS[name]
 
 
+class DirectSSLObject(ssl.SSLObject):
+    """An ``SSLObject`` whose ``read``/``write``/``pending`` are the C object's own methods (same
+    signatures and results): the event loop's TLS transport calls them for every record, and
+    the Python wrappers of ``ssl.SSLObject`` only forward."""
+
+    @classmethod
+    def _create(cls, *args: Any, **kwargs: Any) -> DirectSSLObject:
+        self = super()._create(*args, **kwargs)  # type: ignore[misc]
+        inner = self._sslobj
+        self.read = inner.read
+        self.write = inner.write
+        self.pending = inner.pending
+        return self  # type: ignore[no-any-return]
+
+
 def build_context(plan: OptionPlan, cert: StoredCert) -> ssl.SSLContext:
     """The server context of ``plan`` serving ``cert``.  Raises ``CertificateError``/``ssl.SSLError``."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.sslobject_class = DirectSSLObject
     ctx.minimum_version = plan.min_version
     ctx.maximum_version = plan.max_version
     ciphers = plan.ciphers
