@@ -25,6 +25,7 @@ class ElementState:
     using: list[str] = field(default_factory=list)  # routers: entrypoints they are attached to
     used_by: list[str] = field(default_factory=list)  # services/middlewares: routers using them
     server_status: dict[str, str] = field(default_factory=dict)  # services: url -> "UP"/"DOWN"
+    _users: set[str] = field(default_factory=set, repr=False, compare=False)  # used_by, for lookups
 
     @property
     def provider(self) -> str:
@@ -39,7 +40,9 @@ class ElementState:
             self.status = WARNING
 
     def add_user(self, router: str) -> None:
-        if router not in self.used_by:
+        # A set beside the list: a service used by 100,000 routers must not cost n² to record.
+        if router not in self._users:
+            self._users.add(router)
             self.used_by.append(router)
 
 
