@@ -331,7 +331,8 @@ class H1Connection(RequestReader, asyncio.Protocol):
                 self._resume(PAUSE_PIPELINE)
             self._activate(nxt)
             return
-        self._resume(PAUSE_PIPELINE)
+        if self._paused:
+            self._resume(PAUSE_PIPELINE)
         if self._rejected is not None:
             status, detail = self._rejected
             self.write(reject_response(status, detail))

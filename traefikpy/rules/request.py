@@ -154,7 +154,9 @@ class RouteRequest:
         """The decoded path for ``Path*`` matchers (see :func:`routing_path`), computed once."""
         value = self._routing_path
         if value is _UNSET:
-            value = self._routing_path = routing_path(self.path)
+            raw = self.path
+            # the usual path needs no decoding (routing_path's first case, without the call)
+            value = self._routing_path = raw if "%" not in raw and raw.isascii() else routing_path(raw)
         return value  # type: ignore[return-value]
 
     @property

@@ -140,7 +140,11 @@ class LoadBalancer(StatusNode):
         await self._observed(ex, server, mark)
 
     def _fast(self, ex: Exchange, done: Done | None) -> None:
-        server = self.choose(ex)
+        pickable = self.pickable
+        if self._sticky is None and len(pickable) == 1 and len(self.servers) == 1:
+            server = pickable[0]  # what every strategy picks
+        else:
+            server = self.choose(ex)
         ex.service = self.name
         self._forward_fast(ex, server, done)  # type: ignore[misc]  # set when fast is
 
