@@ -112,11 +112,12 @@ def make_root(switch: Switch, entrypoint: str,
 
         async def observed(ex: Exchange) -> None:
             writer = ex.writer
+            start = ex.started or clock()  # (an Exchange built by hand may have no start)
             try:
                 await bare(ex)
             finally:
                 try:
-                    observe(ex, clock() - ex.started, getattr(writer, "bytes_sent", 0))
+                    observe(ex, clock() - start, getattr(writer, "bytes_sent", 0))
                 except Exception:  # noqa: BLE001 - observers never break a request
                     log.exception("request observer failed")
 

@@ -191,13 +191,14 @@ class Forwarder:
     def fast(self, ex: Exchange, done: Done | None) -> None:
         """Send ``ex`` (no request body) on an idle pooled connection; the response is finished
         by :meth:`_on_head` from the connection's callbacks."""
+        head = self._head(ex)
         pool = self.pool
         conn = pool.take_idle()
         if conn is None:
             continue_async(ex, self(ex), done)  # dialing has to wait
             return
         conn.begin(ex.method == b"HEAD")
-        conn.transport.write(self._head(ex))
+        conn.transport.write(head)
         timeout = pool.transport.response_header_timeout
         if timeout:
             conn.sent(timeout)
