@@ -27,6 +27,7 @@ variants (headers3 and metrics against app, 100,000 routers against 10).  ``--se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -113,14 +114,11 @@ def wait_routed(port: int, timeout: float = 300.0, tls: bool = False) -> None:
     deadline = time.monotonic() + timeout
     request = f"GET {PATH} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n".encode()
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-                sock = context.wrap_socket(raw, server_hostname=HOST) if tls else raw
-                sock.sendall(request)
-                if sock.recv(64).startswith(b"HTTP/1.1 200"):
-                    return
-        except OSError:
-            pass
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            sock = context.wrap_socket(raw, server_hostname=HOST) if tls else raw
+            sock.sendall(request)
+            if sock.recv(64).startswith(b"HTTP/1.1 200"):
+                return
         time.sleep(0.2)
     raise RuntimeError(f"127.0.0.1:{port} did not route the bench request after {timeout}s")
 
@@ -186,8 +184,9 @@ def serve(port: int, backend_port: int) -> None:
 
     from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings
     from traefikpy.proxy.errors import ProxyError
-    from traefikpy.proxy.forward import Forwarder, respond_error
+    from traefikpy.proxy.forward import Forwarder
     from traefikpy.proxy.http import Exchange
+    from traefikpy.proxy.settle import respond_error
     from traefikpy.proxy.upstream import Upstreams
 
     async def main() -> None:

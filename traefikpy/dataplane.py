@@ -11,9 +11,9 @@ from typing import Any
 from traefikpy.config.merge import Merged, provider_of, qualify
 from traefikpy.config.static import EntryPoint, StaticConfig
 from traefikpy.proxy.entrypoint import ENCODED_CHARACTERS, EntryPointSettings
-from traefikpy.proxy.forward import continue_async
 from traefikpy.proxy.h2client import AnyForwarder, create_forwarder
 from traefikpy.proxy.http import Done, Exchange, FastHandler, fast_of
+from traefikpy.proxy.settle import continue_async
 from traefikpy.proxy.upstream import (
     DEFAULT_TRANSPORT,
     ClientCertificate,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from traefikpy.config.merge import Merged
-from traefikpy.proxy.forward import continue_async, respond_unhandled
 from traefikpy.proxy.h1body import EmptyBody
 from traefikpy.proxy.http import Done, Exchange, Handler, TryFast, fast_of
+from traefikpy.proxy.settle import continue_async, raise_later, respond_unhandled
 from traefikpy.rules import RouteRequest, RoutingTable
 from traefikpy.runtime import RuntimeState
 
@@ -147,14 +147,10 @@ def _fast_root(switch: Switch, entrypoint: str, done: Done | None) -> TryFast:
         try:
             target.fast(ex, done)
         except Exception as exc:  # noqa: BLE001 - answered like an error of the async path
-            continue_async(ex, _failed(exc), done)
+            continue_async(ex, raise_later(exc), done)
         return True
 
     return fast
-
-
-async def _failed(exc: Exception) -> None:
-    raise exc
 
 
 def _bare_root(switch: Switch, entrypoint: str) -> Handler:

@@ -124,8 +124,9 @@ class PrometheusMetrics:
         self._cache: dict[tuple[Any, ...], tuple[Stats, ...]] = {}
 
     # -- per request -------------------------------------------------------------------------
-    def observe(self, ex: Exchange, duration: float, request_bytes: int, response_bytes: int) -> None:
-        """Record one finished request (``duration`` in seconds)."""
+    def observe(self, ex: Exchange, duration: float, response_bytes: int) -> None:
+        """Record one finished request (``duration`` in seconds; an ``observability.Observer``)."""
+        request_bytes = ex.body.length or 0
         service = ex.service
         if not self.add_internals and service.endswith("@internal"):
             return

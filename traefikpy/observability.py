@@ -19,7 +19,8 @@ from traefikpy.proxy.http import Exchange
 from traefikpy.runtime import RuntimeState
 
 Observer = Callable[[Exchange, float, int], None]
-"""``(finished exchange, duration in seconds)``; must not raise and must not block."""
+"""``(finished exchange, duration in seconds, response body bytes)``; must not raise and must not
+block (``PrometheusMetrics.observe``, ``AccessLog.observe``, or both)."""
 
 
 def observer(metrics: PrometheusMetrics | None, access_log: AccessLog | None) -> Observer | None:
@@ -27,23 +28,13 @@ def observer(metrics: PrometheusMetrics | None, access_log: AccessLog | None) ->
         return None
     if access_log is None:
         assert metrics is not None
-        observe_metrics = metrics.observe
-
-        def only_metrics(ex: Exchange, duration: float, sent: int) -> None:
-            observe_metrics(ex, duration, ex.body.length or 0, sent)
-
-        return only_metrics
+        return metrics.observe
     if metrics is None:
-        observe_log = access_log.observe
-
-        def only_log(ex: Exchange, duration: float, sent: int) -> None:
-            observe_log(ex, duration, sent)
-
-        return only_log
+        return access_log.observe
     observe_both, log_both = metrics.observe, access_log.observe
 
     def both(ex: Exchange, duration: float, sent: int) -> None:
-        observe_both(ex, duration, ex.body.length or 0, sent)
+        observe_both(ex, duration, sent)
         log_both(ex, duration, sent)
 
     return both

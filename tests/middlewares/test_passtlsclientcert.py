@@ -29,8 +29,9 @@ from tests.middlewares.access_util import BuildCtx
 from tests.proxy.backends import Backend
 from traefikpy.config.middleware_options import PassTLSClientCert, TLSClientCertInfo
 from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings
-from traefikpy.proxy.forward import Forwarder, respond_error
+from traefikpy.proxy.forward import Forwarder
 from traefikpy.proxy.http import Exchange
+from traefikpy.proxy.settle import respond_error
 from traefikpy.proxy.upstream import Upstreams
 
 KEY = ec.generate_private_key(ec.SECP256R1())

@@ -12,8 +12,9 @@ import uvloop
 from tests.proxy.backends import Backend
 from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings
 from traefikpy.proxy.errors import ProxyError
-from traefikpy.proxy.forward import Forwarder, respond_error
+from traefikpy.proxy.forward import Forwarder
 from traefikpy.proxy.http import Exchange, Handler
+from traefikpy.proxy.settle import respond_error
 from traefikpy.proxy.upstream import Transport, Upstreams
 
 

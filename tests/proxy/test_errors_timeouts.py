@@ -16,7 +16,8 @@ from tests.proxy.client import RawClient, build
 from tests.proxy.conftest import StartProxy
 from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings
 from traefikpy.proxy.errors import NoHealthyServer, UpstreamConnectError, UpstreamTimeout
-from traefikpy.proxy.forward import Forwarder, respond_error
+from traefikpy.proxy.forward import Forwarder
+from traefikpy.proxy.settle import respond_error
 from traefikpy.proxy.upstream import Transport, Upstreams
 
 

@@ -15,7 +15,7 @@ the connection's own) the upstream's head bytes go out unchanged apart from cut 
 and the plans' edits (``headerplan.py``),
 and a small complete response costs one write.  Failures before anything reached the client
 raise typed :mod:`~traefikpy.proxy.errors` so balancers, retry and failover can react;
-:func:`respond_error` maps them to Traefik's answers.  A failure after the head was sent aborts
+:func:`traefikpy.proxy.settle.respond_error` maps them to Traefik's answers.  A failure after the head was sent aborts
 the client connection.  A stale pooled connection that dies before answering is retried once
 on a fresh one when the request is replayable (Go's rule).
 """
@@ -24,14 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable
 from typing import Final
 
 from traefikpy.proxy.errors import (
-    STATUS_TEXT,
-    ClientClosed,
-    NoHealthyServer,
-    ProxyError,
     UpstreamError,
     UpstreamProtocolError,
 )
@@ -42,6 +37,7 @@ from traefikpy.proxy.headerplan import edit_raw_head, plan_hooks_only
 from traefikpy.proxy.http import Body, Done, Exchange, Headers
 from traefikpy.proxy.pipe import pipe
 from traefikpy.proxy.reqhead import OMIT_XFF, build_request_head, request_line
+from traefikpy.proxy.settle import continue_async, raise_later
 from traefikpy.proxy.upstream import Pool, ServerURL, Upstreams
 
 log = logging.getLogger("traefikpy.proxy")
@@ -218,7 +214,7 @@ class Forwarder:
                     del writer.exchange
                     return
             except Exception as exc:  # noqa: BLE001 - answered like an error of the async path
-                continue_async(ex, _raise(exc), done)
+                continue_async(ex, raise_later(exc), done)
                 return
         continue_async(ex, self._resume(ex, conn), done)
 
@@ -414,54 +410,3 @@ async def _upgrade(ex: Exchange, conn: UpstreamConnection, pool: Pool) -> None:
     client, client_extra = hijack()
     upstream, upstream_extra = pool.detach(conn)
     await pipe(client, upstream, client_extra, upstream_extra)
-
-
-async def respond_error(ex: Exchange, exc: BaseException) -> None:
-    """Answer a forwarding failure like Traefik (502/503/504 with a short text body).
-
-    Does nothing if a response was already started (the connection is then aborted by the
-    server); re-raises anything that is not a data-plane error."""
-    if ex.status:
-        return
-    if isinstance(exc, NoHealthyServer):
-        await ex.respond(
-            503, b"no available server\n", [(b"X-Content-Type-Options", b"nosniff")]
-        )
-        return
-    if isinstance(exc, ClientClosed):
-        return
-    if isinstance(exc, ProxyError):
-        status = exc.status
-        await ex.respond(status, STATUS_TEXT.get(status, b"Bad Gateway"), content_type=None)
-        return
-    if isinstance(exc, asyncio.CancelledError):
-        raise exc
-    raise exc
-
-
-async def respond_unhandled(ex: Exchange, exc: BaseException) -> None:
-    """Map an error that escaped a router's chain to a response, if nothing was sent yet."""
-    if ex.status:
-        raise exc  # the head is out: only closing the connection is left (the server does it)
-    await respond_error(ex, exc)
-
-
-def continue_async(ex: Exchange, work: Awaitable[None], done: Done | None) -> None:
-    """Finish a fast-path exchange (see ``http.fast_of``) in a task: await ``work``, map its
-    errors like the root handler does, then call ``done``."""
-    writer = ex.writer  # the connection's own H1Writer: fast paths run on HTTP/1.1 only
-    writer._conn.run_detached(writer, _continued(ex, work, done))  # type: ignore[attr-defined]
-
-
-async def _continued(ex: Exchange, work: Awaitable[None], done: Done | None) -> None:
-    try:
-        await work
-    except Exception as exc:  # noqa: BLE001 - per-request errors never escape to the server
-        await respond_unhandled(ex, exc)
-    finally:
-        if done is not None:
-            done(ex)
-
-
-async def _raise(exc: Exception) -> None:
-    raise exc

@@ -253,14 +253,9 @@ class UpstreamConnection(asyncio.Protocol):
         raw = self._raw
         end = raw.find(b"\r\n\r\n")
         if 100 <= status < 200 and status != 101:
-            # Interim response (100 Continue, 103): skip it; the final head follows.
+            # Interim response (100 Continue, 103): skip it; the final head follows (llhttp
+            # begins a new message for it: on_message_begin resets the head's fields).
             self._raw = raw[end + 4 :]
-            self.headers = []
-            self.hop = None
-            self.hop_only_keepalive = False
-            self.has_date = False
-            self.length = None
-            self.chunked = False
             return
         if self._timer is not None:
             self._cancel_timer()

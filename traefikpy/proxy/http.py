@@ -62,7 +62,7 @@ def fast_of(handler: Any) -> FastHandler | None:
     plain calls down to the forwarder, which writes the upstream request and finishes the
     response from the upstream connection's ``data_received``.  Whatever has to wait (no idle
     upstream connection, a streamed or failed response) continues in a task from that point
-    (:func:`traefikpy.proxy.forward.continue_async`), with the same outcome as the ``async``
+    (:func:`traefikpy.proxy.settle.continue_async`), with the same outcome as the ``async``
     path.  A fast entry always takes the exchange: eligibility is decided before it is called.
     """
     fast: FastHandler | None = getattr(handler, "fast", None)

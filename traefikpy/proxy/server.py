@@ -266,7 +266,8 @@ class H1Connection(RequestReader, asyncio.Protocol):
         except asyncio.CancelledError:
             self.abort()
         finally:
-            self._side = None
+            if self._side is asyncio.current_task():  # (the next request may have its own by now)
+                self._side = None
             self._upgraded_end()
 
     def _upgraded_end(self) -> None:
