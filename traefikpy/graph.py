@@ -104,11 +104,14 @@ def make_root(switch: Switch, entrypoint: str,
         bare = root
         clock = time.perf_counter
 
-        def done_fast(ex: Exchange) -> None:
-            try:  # the fast path never wraps the writer: it is the connection's H1Writer
-                observe(ex, clock() - ex.started, ex.writer.bytes_sent)  # type: ignore[attr-defined]
+        def finished(ex: Exchange, start: float, writer: Any) -> None:
+            try:
+                observe(ex, clock() - start, getattr(writer, "bytes_sent", 0))
             except Exception:  # noqa: BLE001 - observers never break a request
                 log.exception("request observer failed")
+
+        def done_fast(ex: Exchange) -> None:
+            finished(ex, ex.started, ex.writer)  # the fast path never wraps the writer
 
         async def observed(ex: Exchange) -> None:
             writer = ex.writer
@@ -116,10 +119,7 @@ def make_root(switch: Switch, entrypoint: str,
             try:
                 await bare(ex)
             finally:
-                try:
-                    observe(ex, clock() - start, getattr(writer, "bytes_sent", 0))
-                except Exception:  # noqa: BLE001 - observers never break a request
-                    log.exception("request observer failed")
+                finished(ex, start, writer)
 
         root = observed
         done = done_fast

@@ -15,8 +15,8 @@ the connection's own) the upstream's head bytes go out unchanged apart from cut 
 and the plans' edits (``headerplan.py``),
 and a small complete response costs one write.  Failures before anything reached the client
 raise typed :mod:`~traefikpy.proxy.errors` so balancers, retry and failover can react;
-:func:`traefikpy.proxy.settle.respond_error` maps them to Traefik's answers.  A failure after the head was sent aborts
-the client connection.  A stale pooled connection that dies before answering is retried once
+:func:`traefikpy.proxy.settle.respond_error` maps them to Traefik's answers.  A failure after
+the head was sent aborts the client connection.  A stale pooled connection that dies before answering is retried once
 on a fresh one when the request is replayable (Go's rule).
 """
 
@@ -113,11 +113,7 @@ class Forwarder:
         try:
             if type(ex.body) is EmptyBody:
                 # Fast path: nothing to stream up.
-                conn.begin(ex.method == b"HEAD")
-                conn.transport.write(head)
-                timeout = pool.transport.response_header_timeout
-                if timeout:
-                    conn.sent(timeout)
+                self._send_bodyless(conn, ex, head)
                 if not conn.head_done:
                     await conn.head_future()
                 if conn.error is not None:
@@ -130,6 +126,14 @@ class Forwarder:
             pool.discard(conn)
             raise
         await self._deliver(ex, conn)
+
+    def _send_bodyless(self, conn: UpstreamConnection, ex: Exchange, head: bytes) -> None:
+        """Write a request without a body on ``conn`` and start ``responseHeaderTimeout``."""
+        conn.begin(ex.method == b"HEAD")
+        conn.transport.write(head)
+        timeout = self.pool.transport.response_header_timeout
+        if timeout:
+            conn.sent(timeout)
 
     async def _retry(self, ex: Exchange, conn: UpstreamConnection, exc: UpstreamError, head: bytes) -> UpstreamConnection:
         """After ``conn`` failed before a response: one retry on a fresh connection when ``conn``
@@ -193,17 +197,13 @@ class Forwarder:
         if conn is None:
             continue_async(ex, self(ex), done)  # dialing has to wait
             return
-        conn.begin(ex.method == b"HEAD")
-        conn.transport.write(head)
-        timeout = pool.transport.response_header_timeout
-        if timeout:
-            conn.sent(timeout)
+        self._send_bodyless(conn, ex, head)
         conn.on_head = self._on_head
-        conn.waiting = (ex, done)
+        conn.waiting = (ex, done, head)
 
     def _on_head(self, conn: UpstreamConnection) -> None:
         """The response head (or an error) arrived on ``conn`` for a fast-path exchange."""
-        ex, done = conn.waiting
+        ex, done, head = conn.waiting
         conn.waiting = None
         writer = ex.writer
         if conn.error is None and not writer._conn.closed:
@@ -216,12 +216,12 @@ class Forwarder:
             except Exception as exc:  # noqa: BLE001 - answered like an error of the async path
                 continue_async(ex, raise_later(exc), done)
                 return
-        continue_async(ex, self._resume(ex, conn), done)
+        continue_async(ex, self._resume(ex, conn, head), done)
 
-    async def _resume(self, ex: Exchange, conn: UpstreamConnection) -> None:
+    async def _resume(self, ex: Exchange, conn: UpstreamConnection, head: bytes) -> None:
         exc = conn.error
         if exc is not None:
-            conn = await self._retry(ex, conn, exc, self._head(ex))
+            conn = await self._retry(ex, conn, exc, head)
         await self._deliver(ex, conn)
 
     def __repr__(self) -> str:

@@ -278,11 +278,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.head_done = True
         if self._drain_waiter is not None:
             self._wake_drain()  # an upload waiting to drain stops: the answer is here
-        waiter = self._head_waiter  # (a fast-path borrower is told after the packet, see data_received)
-        if waiter is not None:
-            self._head_waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+        self._head_arrived(call_back=False)  # a fast-path borrower is told after the packet (data_received)
         if self.head_only and status != 101:
             raise _StopHead
 
@@ -348,7 +344,7 @@ class UpstreamConnection(asyncio.Protocol):
         if waiter is None:
             waiter = self._head_waiter = self.loop.create_future()
             if self.head_done or self.error is not None:
-                self._wake_head()
+                self._head_arrived(call_back=False)
         return waiter
 
     async def wait_head(self) -> None:
@@ -415,11 +411,11 @@ class UpstreamConnection(asyncio.Protocol):
     def _fail(self, exc: UpstreamError) -> None:
         if self.error is None:
             self.error = exc
-        self._wake_head()
         self._wake_body()
         self._wake_drain()
+        self._head_arrived()
 
-    def _head_arrived(self) -> None:
+    def _head_arrived(self, call_back: bool = True) -> None:
         """Tell the borrower that the head (or an error) is here: its future or its callback
         (called last, with nothing of this connection touched after it: it may release the
         connection and hand it to the next request)."""
@@ -429,13 +425,9 @@ class UpstreamConnection(asyncio.Protocol):
             if not waiter.done():
                 waiter.set_result(None)
         callback = self.on_head
-        if callback is not None:
+        if callback is not None and call_back:
             self.on_head = None
             callback(self)
-
-    def _wake_head(self) -> None:
-        self._wake_drain()
-        self._head_arrived()
 
     def _wake_body(self) -> None:
         waiter = self._body_waiter

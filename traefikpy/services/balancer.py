@@ -114,9 +114,11 @@ class LoadBalancer(StatusNode):
                 if rewrite:
                     ex.on_response(sticky.hook(server))
                 return server
-        if not self.pickable:
+        pickable = self.pickable
+        if not pickable:
             raise NoHealthyServer(self.name)
-        server = self._picker.pick(self.pickable, ex.client_ip)
+        # one server configured and up: what every strategy picks
+        server = pickable[0] if len(self.servers) == 1 else self._picker.pick(pickable, ex.client_ip)
         if sticky is not None:
             ex.on_response(sticky.hook(server))
         return server
@@ -140,11 +142,7 @@ class LoadBalancer(StatusNode):
         await self._observed(ex, server, mark)
 
     def _fast(self, ex: Exchange, done: Done | None) -> None:
-        pickable = self.pickable
-        if self._sticky is None and len(pickable) == 1 and len(self.servers) == 1:
-            server = pickable[0]  # what every strategy picks
-        else:
-            server = self.choose(ex)
+        server = self.choose(ex)
         ex.service = self.name
         self._forward_fast(ex, server, done)  # type: ignore[misc]  # set when fast is
 

@@ -58,7 +58,7 @@ def misdirected_check(manager: TLSManager, entrypoint: str, next_handler: Handle
     if next_try is not None:
 
         def try_fast(ex: Exchange) -> bool:
-            if ex.tls is None:
+            if ex.tls is None:  # plain HTTP on this port: nothing to check (one call saved per request)
                 return next_try(ex)
             return not misdirected(ex) and next_try(ex)
 

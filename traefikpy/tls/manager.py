@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import ssl
-import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -32,25 +31,20 @@ log = logging.getLogger("traefikpy.tls")
 DEFAULT = "default"
 ACME_TLS_ALPN = "acme-tls/1"
 
-_SNI: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 _SNI_ATTR: Final = "_traefikpy_sni"
 
 
 def _remember_sni(ssl_object: object, server_name: str | None, _ctx: ssl.SSLContext) -> None:
-    # Called by OpenSSL during the handshake (before any request): keep the SNI the client sent,
-    # on the SSL object itself (read once per request), else beside it.
+    # Called by OpenSSL during the handshake (before any request): keep the SNI the client sent
+    # on the SSL object itself (an ssl.SSLObject or SSLSocket: plain Python objects).
     if server_name:
-        name = server_name.lower().rstrip(".")
-        try:
-            setattr(ssl_object, _SNI_ATTR, name)
-        except AttributeError:
-            _SNI[ssl_object] = name
+        setattr(ssl_object, _SNI_ATTR, server_name.lower().rstrip("."))
 
 
 def server_name_of(ssl_object: object) -> str:
     """The SNI the client sent on the TLS connection of ``ssl_object`` ("" without one)."""
-    name: str | None = getattr(ssl_object, _SNI_ATTR, None)
-    return name if name is not None else _SNI.get(ssl_object, "")
+    name: str = getattr(ssl_object, _SNI_ATTR, "")
+    return name
 
 
 def rule_domains(rule: str) -> list[str]:
