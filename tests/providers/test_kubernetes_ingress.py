@@ -455,8 +455,9 @@ async def test_status_write_retried_after_failure() -> None:
         provider = provider_for(fake, ingress_endpoint=IngressEndpoint(ip="192.0.2.10"))
         async with running([provider]):
             async def written() -> bool:
+                # the fake stores the status before the provider reads the 200: wait for both
                 ing = fake.get("ingresses", "default", "site") or {}
-                return bool(ing.get("status"))
+                return bool(ing.get("status")) and provider.status_writes > 0
             await until(written)
             assert len(fake.status_puts) == 3 and provider.status_writes == 1
 
