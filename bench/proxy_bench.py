@@ -151,6 +151,17 @@ def worker_pid(master: int) -> int:
     return int(children[0]) if children else master
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Bind every thread of a process to ``cpus`` (``--pin``)."""
+    try:
+        tasks = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        tasks = [pid]
+    for task in tasks:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(task, cpus)
+
+
 def run_wrk(port: int, duration: int, connections: int, pid: int | None = None,
             scheme: str = "http") -> tuple[float, float]:
     """(requests per second, CPU microseconds the proxy process spent per request)."""
@@ -287,6 +298,9 @@ def main() -> int:
     parser.add_argument("--tls", action="store_true",
                         help="HTTPS between wrk and both proxies (nginx 'listen ssl', a TLS router); "
                              "App variants only")
+    parser.add_argument("--pin", action="store_true",
+                        help="the proxy under test alone on CPU 1; wrk, the backend and the idle proxies on CPU 0 "
+                             "(needs 2 CPUs; steadier figures on a shared machine)")
     parser.add_argument("--serve", nargs=2, type=int, metavar=("PORT", "BACKEND_PORT"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-app", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -308,6 +322,8 @@ def main() -> int:
         print(f"missing tools: {', '.join(missing)} (apt-get install -y nginx wrk)", file=sys.stderr)
         return 2
 
+    if args.pin:
+        pin(os.getpid(), {0})  # wrk, the backend and every proxy start on CPU 0
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="proxybench-") as tmp:
         workdir = Path(tmp)
@@ -346,9 +362,13 @@ def main() -> int:
             cpu: dict[str, list[float]] = {name: [] for name in targets}
             for rnd in range(1, args.rounds + 1):
                 for name, port in targets.items():
+                    if args.pin:  # the proxy under test gets CPU 1 to itself for its round
+                        pin(pids[name], {1})
                     rps, us = run_wrk(port, args.duration, args.connections, pids[name], scheme)
                     results[name].append(rps)
                     cpu[name].append(us)
+                    if args.pin:
+                        pin(pids[name], {0})
                     print(f"round {rnd} {name:14s} {rps:10.0f} req/s  {us:6.1f} us CPU/request", flush=True)
         finally:
             for proc in procs:

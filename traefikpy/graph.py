@@ -110,8 +110,11 @@ def make_root(switch: Switch, entrypoint: str,
             except Exception:  # noqa: BLE001 - observers never break a request
                 log.exception("request observer failed")
 
-        def done_fast(ex: Exchange) -> None:
-            finished(ex, ex.started, ex.writer)  # the fast path never wraps the writer
+        def done_fast(ex: Exchange) -> None:  # (``finished`` inlined: one call less per request)
+            try:
+                observe(ex, clock() - ex.started, ex.writer.bytes_sent)  # type: ignore[attr-defined]
+            except Exception:  # noqa: BLE001 - observers never break a request
+                log.exception("request observer failed")
 
         async def observed(ex: Exchange) -> None:
             writer = ex.writer

@@ -6,10 +6,12 @@ point / router / service request counts, durations and byte counts, service retr
 health and TLS certificate expiry.  Existing Traefik dashboards work unchanged.
 
 Hot path: :meth:`PrometheusMetrics.observe` is called once per request after the handler ends.
-The series (:mod:`traefikpy.metrics_series`, plain accumulators, no locks) of every level are
-bound once per ``(entrypoint, router, service, code, method, protocol)`` and cached; a request
-then costs one tuple key, one dict lookup and one ``Stats.observe`` per enabled level.  After each reload :meth:`PrometheusMetrics.reloaded` deletes the
-series of routers and services that are gone (as Traefik does).
+It adds to one plain record (:class:`traefikpy.metrics_series.Stats`, no locks) per
+``(entrypoint, router, service, code, method, protocol)``: one tuple key, one dict lookup, five
+additions.  The entry point, router and service levels sum those records when Prometheus
+scrapes.  After each reload :meth:`PrometheusMetrics.reloaded` moves the records of routers and
+services that are gone out of their router/service series (they are deleted, as in Traefik) while
+the entry point keeps counting them.
 
 ``headerLabels`` (``{label: header}``) adds one label per entry to the three ``requests_total``
 families, valued with the request's first value of that header (empty when absent, and always
@@ -23,6 +25,7 @@ import functools
 import logging
 import re
 import time
+from bisect import bisect_left
 from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
@@ -34,7 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.registry import Collector
 
 from traefikpy.config.static import Prometheus
-from traefikpy.metrics_series import Level, Stats
+from traefikpy.metrics_series import Key, Level, Stats
 from traefikpy.proxy.http import Exchange
 
 # Traefik exports no ``*_created`` series; dashboards do not expect them.
@@ -43,7 +46,6 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 log = logging.getLogger("traefikpy.metrics")
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-_CACHE_LIMIT = 20_000  # bound children cached; past it the cache restarts (odd methods, many codes)
 _CODES = {code: str(code) for code in range(100, 600)}
 
 OpenConnections = Callable[[], Mapping[str, int]]
@@ -104,12 +106,16 @@ class PrometheusMetrics:
                 self._header_index.setdefault(name, len(self._header_index))
         empty = len(self._header_index)
         self._header_slots = tuple(self._header_index.get(name, empty) for name in self._header_names)
-        self.entrypoint = (Level("entrypoint", ["code", "method", "protocol", "entrypoint"], buckets, extra)
-                           if config.add_entry_points_labels else None)
-        self.router = (Level("router", ["code", "method", "protocol", "router", "service"], buckets, extra)
-                       if config.add_routers_labels else None)
-        self.service = (Level("service", ["code", "method", "protocol", "service"], buckets, extra)
-                        if config.add_services_labels else None)
+        # (entrypoint, router, service, status, method, protocol[, header values...]) -> its record
+        self.records: dict[Key, Stats] = {}
+        self._bounds = buckets
+        self._bucket_count = len(buckets) + 1
+        self.entrypoint = (Level("entrypoint", ["code", "method", "protocol", "entrypoint"], buckets, self.records,
+                                 self._entrypoint_labels, extra) if config.add_entry_points_labels else None)
+        self.router = (Level("router", ["code", "method", "protocol", "router", "service"], buckets, self.records,
+                             self._router_labels, extra) if config.add_routers_labels else None)
+        self.service = (Level("service", ["code", "method", "protocol", "service"], buckets, self.records,
+                              self._service_labels, extra) if config.add_services_labels else None)
         for level in (self.entrypoint, self.router, self.service):
             if level is not None:
                 reg.register(level)
@@ -119,29 +125,27 @@ class PrometheusMetrics:
                                ["service", "url"], registry=reg)
         self.certs_not_after = Gauge("traefik_tls_certs_not_after", "Certificate expiration timestamp",
                                      ["cn", "serial", "sans"], registry=reg)
-        # (entrypoint, router, service, status, method, protocol[, header values...]) -> the Stats
-        # of each enabled level
-        self._cache: dict[tuple[Any, ...], tuple[Stats, ...]] = {}
 
     # -- per request -------------------------------------------------------------------------
     def observe(self, ex: Exchange, duration: float, response_bytes: int) -> None:
         """Record one finished request (``duration`` in seconds; an ``observability.Observer``)."""
-        request_bytes = ex.body.length or 0
         service = ex.service
-        if not self.add_internals and service.endswith("@internal"):
-            return
-        protocol = "websocket" if ex.upgrade and ex.upgrade.lower() == b"websocket" else "http"
-        key: tuple[Any, ...] = (ex.entrypoint, ex.router, service, ex.status, ex.method, protocol)
+        upgrade = ex.upgrade
+        key: Key = (ex.entrypoint, ex.router, service, ex.status, ex.method,
+                    "websocket" if upgrade and upgrade.lower() == b"websocket" else "http")
         if self._header_names:
             key += self._header_values(ex)
-        series = self._cache.get(key)
-        if series is None:
-            series = self._bind(key)
-        for stats in series:
-            stats.observe(duration, request_bytes, response_bytes)
+        stats = self.records.get(key)
+        if stats is None:
+            stats = self.records[key] = Stats(self._bucket_count)
+        stats.count += 1
+        stats.total += duration
+        stats.buckets[bisect_left(self._bounds, duration)] += 1
+        stats.request_bytes += ex.body.length or 0
+        stats.response_bytes += response_bytes
         if ex.extras is not None and service and self.service is not None:
             attempts = ex.extras.get("retry_attempts")
-            if attempts:
+            if attempts and (self.add_internals or not service.endswith("@internal")):
                 self.retries.labels(service).inc(attempts)
 
     def _header_values(self, ex: Exchange) -> tuple[str, ...]:
@@ -154,23 +158,27 @@ class PrometheusMetrics:
                 found[slot] = value.decode("latin-1")
         return tuple([found[slot] or "" for slot in self._header_slots])
 
-    def _bind(self, key: tuple[Any, ...]) -> tuple[Stats, ...]:
-        entrypoint, router, service, status, method_b, protocol = key[:6]
-        extra: tuple[str, ...] = key[6:]
-        code = _CODES.get(status) or str(status)
-        method = method_b.decode("utf-8", "replace") if method_b.isascii() else "NON_UTF8_HTTP_METHOD"
-        bound: list[Stats] = []
-        if self.entrypoint is not None:
-            bound.append(self.entrypoint.get((code, method, protocol, entrypoint, *extra)))
-        if self.router is not None and router:
-            bound.append(self.router.get((code, method, protocol, router, service, *extra)))
-        if self.service is not None and service:
-            bound.append(self.service.get((code, method, protocol, service, *extra)))
-        series = tuple(bound)
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[key] = series
-        return series
+    # -- scrape time: a record key onto each level's labels (None: not counted there) ------------
+    def _counted(self, key: Key) -> tuple[str, str, str] | None:
+        """``(code, method, protocol)`` of a record, or None for an ``@internal`` service's
+        requests unless ``addInternals``."""
+        if not self.add_internals and key[2].endswith("@internal"):
+            return None
+        status, method = key[3], key[4]
+        return (_CODES.get(status) or str(status),
+                method.decode("utf-8", "replace") if method.isascii() else "NON_UTF8_HTTP_METHOD", key[5])
+
+    def _entrypoint_labels(self, key: Key) -> tuple[str, ...] | None:
+        base = self._counted(key)
+        return None if base is None else (*base, key[0], *key[6:])
+
+    def _router_labels(self, key: Key) -> tuple[str, ...] | None:
+        base = self._counted(key) if key[1] else None
+        return None if base is None else (*base, key[1], key[2], *key[6:])
+
+    def _service_labels(self, key: Key) -> tuple[str, ...] | None:
+        base = self._counted(key) if key[2] else None
+        return None if base is None else (*base, key[2], *key[6:])
 
     # -- control plane -------------------------------------------------------------------------
     def reloaded(self, routers: Collection[str], services: Collection[str], success: bool = True) -> None:
@@ -178,12 +186,20 @@ class PrometheusMetrics:
         self.reloads.inc()
         if success:
             self.last_reload_success.set(time.time())
-        for key in [k for k in self._cache if (k[1] and k[1] not in routers) or (k[2] and k[2] not in services)]:
-            del self._cache[key]
-        if self.router is not None:  # labels: code, method, protocol, router, service
-            self.router.remove_where(lambda v: v[3] not in routers or v[4] not in services)
-        if self.service is not None:  # labels: code, method, protocol, service
-            self.service.remove_where(lambda v: v[3] not in services)
+        # Requests of a router or service that is gone leave its series (Traefik deletes them)
+        # but stay counted on their entry point: their record moves to one without the name.
+        for key in list(self.records):
+            router, service = key[1], key[2]
+            kept_service = service if service in services else ""
+            kept_router = router if router in routers and service in services else ""
+            if (kept_router, kept_service) != (router, service):
+                stats = self.records.pop(key)
+                moved = (key[0], kept_router, kept_service, *key[3:])
+                into = self.records.get(moved)
+                if into is None:
+                    self.records[moved] = stats
+                else:
+                    into.add(stats)
         for labels in list(_label_sets(self.retries)):
             if labels[0] not in services:
                 self.retries.remove(*labels)

@@ -1,71 +1,83 @@
-"""Cheap request series for Prometheus: plain accumulators, exported as ``traefik_*`` families.
+"""Cheap request series for Prometheus: one plain record per request kind, exported per level.
 
 prometheus-client's ``Counter``/``Histogram`` children take a lock and check their state on every
 call (about 1 µs each, eight calls per request with two label levels).  The data plane runs on
-one event loop thread, so :class:`Stats` keeps plain numbers instead, and :class:`Level` (one per
-label level: entry point, router, service) turns them into the four families Traefik exports
-when Prometheus scrapes:
+one event loop thread, so a request adds to one plain :class:`Stats` record, kept per full key
+``(entrypoint, router, service, status, method, protocol[, header values...])`` by
+:class:`traefikpy.metrics.PrometheusMetrics`.  Each :class:`Level` (entry point, router,
+service) projects the keys onto its own labels and sums the records when Prometheus scrapes,
+giving the four families Traefik exports:
 
 ``traefik_<level>_requests_total``, ``traefik_<level>_request_duration_seconds`` (histogram),
 ``traefik_<level>_requests_bytes_total`` and ``traefik_<level>_responses_bytes_total``.
 
-With ``headerLabels`` the series are keyed by the level's label values followed by the header
-values; only ``requests_total`` carries the header labels (as in Traefik), the other families
-are summed over them when scraped.
+With ``headerLabels`` the projection ends with the header values; only ``requests_total``
+carries the header labels (as in Traefik), the other families are summed over them.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+Key = tuple[Any, ...]
+Project = Callable[[Key], "tuple[str, ...] | None"]
+"""A record key -> the level's label values (header values last), or None: not on this level."""
+
 
 class Stats:
-    """The counters of one label set.  ``buckets[i]`` counts durations in ``(bound[i-1], bound[i]]``
-    (the last one is ``+Inf``); they are made cumulative at scrape time."""
+    """The counters of one record.  ``buckets[i]`` counts durations in ``(bound[i-1], bound[i]]``
+    (the last one is ``+Inf``), found with ``bisect_left(bounds, duration)``; they are made
+    cumulative at scrape time."""
 
-    __slots__ = ("bounds", "count", "total", "buckets", "request_bytes", "response_bytes")
+    __slots__ = ("count", "total", "buckets", "request_bytes", "response_bytes")
 
-    def __init__(self, bounds: list[float]) -> None:
-        self.bounds = bounds
+    def __init__(self, bucket_count: int) -> None:
         self.count = 0
         self.total = 0.0
-        self.buckets = [0] * (len(bounds) + 1)
+        self.buckets = [0] * bucket_count
         self.request_bytes = 0
         self.response_bytes = 0
 
-    def observe(self, duration: float, request_bytes: int, response_bytes: int) -> None:
-        self.count += 1
-        self.total += duration
-        self.buckets[bisect_left(self.bounds, duration)] += 1
-        self.request_bytes += request_bytes
-        self.response_bytes += response_bytes
+    def add(self, other: Stats) -> None:
+        self.count += other.count
+        self.total += other.total
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+        self.request_bytes += other.request_bytes
+        self.response_bytes += other.response_bytes
+
+
+def summed(records: Iterable[tuple[Key, Stats]], project: Callable[[Key], Key | None],
+           bucket_count: int) -> dict[Key, Stats]:
+    """The records summed by ``project(key)`` (records it maps to None are left out)."""
+    out: dict[Key, Stats] = {}
+    for key, stats in records:
+        values = project(key)
+        if values is None:
+            continue
+        total = out.get(values)
+        if total is None:
+            total = out[values] = Stats(bucket_count)
+        total.add(stats)
+    return out
 
 
 class Level(Collector):
-    """The series of one level, keyed by their label values (in ``labels`` order)."""
+    """The families of one level, summed from ``records`` through ``project`` at scrape time."""
 
-    def __init__(self, level: str, labels: list[str], bounds: list[float], header_labels: list[str] | None = None) -> None:
+    def __init__(self, level: str, labels: list[str], bounds: list[float], records: Mapping[Key, Stats],
+                 project: Project, header_labels: list[str] | None = None) -> None:
         self.level = level
         self.labels = labels
         self.header_labels = list(header_labels or ())
-        self.bounds = bounds
+        self.bucket_count = len(bounds) + 1
         self.les = [floatToGoString(b) for b in bounds] + ["+Inf"]  # type: ignore[no-untyped-call]
-        self.series: dict[tuple[str, ...], Stats] = {}
-
-    def get(self, values: tuple[str, ...]) -> Stats:
-        stats = self.series.get(values)
-        if stats is None:
-            stats = self.series[values] = Stats(self.bounds)
-        return stats
-
-    def remove_where(self, gone: Callable[[tuple[str, ...]], bool]) -> None:
-        for values in [v for v in self.series if gone(v)]:
-            del self.series[values]
+        self.records = records
+        self.project = project
 
     def describe(self) -> Iterable[Metric]:
         return self._families()
@@ -73,15 +85,14 @@ class Level(Collector):
     def collect(self) -> Iterable[Metric]:
         families = self._families()
         requests, duration, req_bytes, resp_bytes = families
-        series = list(self.series.items())
+        series = summed(list(self.records.items()), self.project, self.bucket_count)
+        for values, stats in series.items():
+            requests.add_metric(list(values), stats.count)
         if self.header_labels:
-            for values, stats in series:
-                requests.add_metric(list(values), stats.count)
-            series = self._merged(series)
-        for values, stats in series:
+            width = len(self.labels)
+            series = summed(series.items(), lambda values: values[:width], self.bucket_count)
+        for values, stats in series.items():
             labels = list(values)
-            if not self.header_labels:
-                requests.add_metric(labels, stats.count)
             cumulative = 0
             buckets = []
             for le, n in zip(self.les, stats.buckets, strict=True):
@@ -91,22 +102,6 @@ class Level(Collector):
             req_bytes.add_metric(labels, stats.request_bytes)
             resp_bytes.add_metric(labels, stats.response_bytes)
         return families
-
-    def _merged(self, series: list[tuple[tuple[str, ...], Stats]]) -> list[tuple[tuple[str, ...], Stats]]:
-        """The stats summed over the header values (for the families without header labels)."""
-        width = len(self.labels)
-        merged: dict[tuple[str, ...], Stats] = {}
-        for values, stats in series:
-            key = values[:width]
-            total = merged.get(key)
-            if total is None:
-                total = merged[key] = Stats(self.bounds)
-            total.count += stats.count
-            total.total += stats.total
-            total.buckets = [a + b for a, b in zip(total.buckets, stats.buckets, strict=True)]
-            total.request_bytes += stats.request_bytes
-            total.response_bytes += stats.response_bytes
-        return list(merged.items())
 
     def _families(self) -> tuple[CounterMetricFamily, HistogramMetricFamily, CounterMetricFamily,
                                  CounterMetricFamily]:
@@ -123,4 +118,4 @@ class Level(Collector):
         )
 
 
-__all__ = ["Level", "Stats"]
+__all__ = ["Key", "Level", "Stats", "summed"]

@@ -96,6 +96,14 @@ async def test_router_labels_and_removed_series_after_reload() -> None:
             # entry point series stay: the entry point still exists
             assert value(samples, "traefik_entrypoint_requests_total", entrypoint="web", **common) == 2
             assert value(samples, "traefik_config_reloads_total") == 2
+            # b comes back: its series start again from zero, the entry point keeps counting
+            await rt.update(config)
+            await rt.get("/b/echo")
+            samples = await scrape(rt)
+            assert value(samples, "traefik_router_requests_total", router="b@file", service="sb@file", **common) == 1
+            assert value(samples, "traefik_entrypoint_requests_total", entrypoint="web", **common) == 3
+            assert value(samples, "traefik_entrypoint_request_duration_seconds_count", entrypoint="web",
+                         **common) == 3
     finally:
         await backend.stop()
 

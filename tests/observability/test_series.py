@@ -1,13 +1,14 @@
-"""Pure tests of the request series: histogram buckets (cumulative at scrape), removal, host:port."""
+"""Pure tests of the request series: histogram buckets (cumulative at scrape), sums by level, host:port."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any
 
 import pytest
 
 from traefikpy.accesslog import _split_host_port
-from traefikpy.metrics_series import Level
+from traefikpy.metrics_series import Level, Stats
 
 BUCKET_CASES: list[dict[str, Any]] = [
     {"desc": "on a bound counts in that bucket", "durations": [0.1], "want": [1, 1, 1, 1, 1]},
@@ -17,12 +18,22 @@ BUCKET_CASES: list[dict[str, Any]] = [
 ]
 
 
+def _record(durations: list[float], bounds: list[float], request_bytes: int, response_bytes: int) -> Stats:
+    stats = Stats(len(bounds) + 1)
+    for d in durations:  # as PrometheusMetrics.observe adds a request
+        stats.count += 1
+        stats.total += d
+        stats.buckets[bisect_left(bounds, d)] += 1
+        stats.request_bytes += request_bytes
+        stats.response_bytes += response_bytes
+    return stats
+
+
 @pytest.mark.parametrize("case", BUCKET_CASES, ids=[c["desc"] for c in BUCKET_CASES])
 def test_histogram_buckets(case: dict[str, Any]) -> None:
-    level = Level("service", ["code", "service"], [0.1, 0.3, 1.2, 5.0])
-    stats = level.get(("200", "s@file"))
-    for d in case["durations"]:
-        stats.observe(d, 3, 4)
+    bounds = [0.1, 0.3, 1.2, 5.0]
+    records = {("200", "s@file"): _record(case["durations"], bounds, 3, 4)}
+    level = Level("service", ["code", "service"], bounds, records, lambda key: key)
     families = {f.name: f for f in level.collect()}
     buckets = [s for s in families["traefik_service_request_duration_seconds"].samples if s.name.endswith("_bucket")]
     assert [s.labels["le"] for s in buckets] == ["0.1", "0.3", "1.2", "5.0", "+Inf"]
@@ -32,12 +43,24 @@ def test_histogram_buckets(case: dict[str, Any]) -> None:
     assert families["traefik_service_responses_bytes"].samples[0].value == 4 * len(case["durations"])
 
 
-def test_remove_where_drops_only_matching_series() -> None:
-    level = Level("service", ["code", "service"], [1.0])
-    level.get(("200", "a@file")).observe(0.1, 0, 0)
-    level.get(("200", "b@file")).observe(0.1, 0, 0)
-    level.remove_where(lambda v: v[1] == "b@file")
-    assert list(level.series) == [("200", "a@file")]
+def test_level_sums_records_by_its_projection() -> None:
+    """Records of two routers on one service make one service series; a record the projection
+    maps to None is left out; header values label only requests_total."""
+    bounds = [1.0]
+    records = {("r1", "s", "200", "h1"): _record([0.5], bounds, 1, 10),
+               ("r2", "s", "200", "h2"): _record([2.0, 0.1], bounds, 2, 20),
+               ("r3", "", "404", "h1"): _record([0.1], bounds, 0, 0)}
+    level = Level("service", ["code", "service"], bounds, records,
+                  lambda k: (k[2], k[1], k[3]) if k[1] else None, header_labels=["h"])
+    families = {f.name: f for f in level.collect()}
+    requests = {(s.labels["service"], s.labels["h"]): s.value for s in families["traefik_service_requests"].samples}
+    assert requests == {("s", "h1"): 1, ("s", "h2"): 2}
+    duration = {s.name: s.value for s in families["traefik_service_request_duration_seconds"].samples
+                if "le" not in s.labels or s.labels["le"] == "1.0"}
+    assert duration == {"traefik_service_request_duration_seconds_bucket": 2,
+                        "traefik_service_request_duration_seconds_count": 3,
+                        "traefik_service_request_duration_seconds_sum": 2.6}
+    assert [s.value for s in families["traefik_service_responses_bytes"].samples] == [50]
 
 
 HOST_CASES = [
