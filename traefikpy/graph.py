@@ -21,7 +21,7 @@ from traefikpy.config.merge import Merged
 from traefikpy.proxy.h1body import EmptyBody
 from traefikpy.proxy.http import Done, Exchange, Handler, TryFast, fast_of
 from traefikpy.proxy.settle import continue_async, raise_later, respond_unhandled
-from traefikpy.rules import RouteRequest, RoutingTable
+from traefikpy.rules import RoutingTable
 from traefikpy.runtime import RuntimeState
 
 log = logging.getLogger("traefikpy.graph")
@@ -135,8 +135,7 @@ def _route(switch: Switch, entrypoint: str, ex: Exchange) -> Target | None:
     if routes is None:
         return None
     table = routes.plain if ex.tls is None else routes.secure
-    return table.lookup(RouteRequest(ex.method, ex.host, ex.raw_path.decode("latin-1"), ex.query,
-                                     ex.headers, ex.client_ip))
+    return table.lookup(ex)  # the exchange is routable (rules.request.Routable)
 
 
 def _fast_root(switch: Switch, entrypoint: str, done: Done | None) -> TryFast:

@@ -72,10 +72,25 @@ def test_parse_client_ip(text: str, expected: tuple[int, int] | None) -> None:
 
 def test_request_computes_lazily_once() -> None:
     request = RouteRequest(b"GET", "a.example", "/x%20y", b"q=1", [], "10.0.0.1")
-    assert request._routing_path is not None and request._query_pairs is None
+    assert request._routing_path is not None  # unset until asked
     assert request.routing_path == "/x y"
     assert request.routing_path is request.routing_path
     assert request.query_pairs == [("q", "1")]
     assert request.query_pairs is request.query_pairs
     assert request.client_addr == (4, 0x0A000001)
     assert "GET a.example/x%20y?q=1 from 10.0.0.1" in repr(request)
+
+
+def test_exchange_routes_as_its_route_request() -> None:
+    """The data plane routes the Exchange itself: same routing path, query pairs and address
+    as a RouteRequest of the same raw fields (reserved escapes stay encoded)."""
+    from traefikpy.proxy.http import Exchange
+    from traefikpy.proxy.target import decode_path
+
+    for raw in (b"/x%20y", b"/a%2Fb", b"/caf%C3%A9", b"/plain"):
+        ex = Exchange(method=b"GET", raw_path=raw, query=b"q=1&b=%20", version=b"1.1", headers=[],
+                      host="a.example", scheme="http", client_ip="::ffff:10.0.0.1", client_port=1, entrypoint="web",
+                      body=None, writer=None, path=decode_path(raw))  # type: ignore[arg-type]
+        request = RouteRequest(b"GET", "a.example", raw.decode("latin-1"), b"q=1&b=%20", [], "::ffff:10.0.0.1")
+        assert (ex.routing_path, ex.query_pairs, ex.client_addr) == (
+            request.routing_path, request.query_pairs, request.client_addr)

@@ -138,62 +138,21 @@ def build_request(conn: H1Connection) -> H1Writer:
         raise Reject(405 if method == b"CONNECT" else 505)
 
     url = conn.url
-    authority: bytes | None = None
-    # int membership: ``b"?" in url`` costs ~10x more (buffer protocol) on the hot path
-    if url[:1] == b"/" and 63 not in url and 35 not in url:  # "?" and "#"
-        raw_path, query = url, b""
-    else:
-        try:
-            raw_path, query, authority = split_target(method, url)
-        except BadTarget as exc:
-            raise Reject(exc.status, str(exc)) from None
-
     headers = conn.headers
     host = conn.host
     rs = conn.rs
-    if rs is not None and rs.host_count > 1:
-        raise Reject(400, "too many Host headers")
-    if authority is not None:
-        # Absolute-form: the URI's authority wins over the Host header (RFC 9112 3.2.2).
-        if host is not None and not valid_host(host):
-            raise Reject(400, "malformed Host header")
-        host = authority
-        _set_host(headers, host)
-    elif host is None:
-        if ver == b"1.1":
-            raise Reject(400, "missing required Host header")
-        host = b""
+    length = 0 if conn.content_length is None else int(conn.content_length)
+    # The usual head: origin-form path without query or fragment, one Host, none of the
+    # headers that make a RequestState (framing, hop-by-hop, upgrade, expect, forwarded).
+    # (int membership: ``b"?" in url`` costs ~10x more, buffer protocol, on the hot path)
+    if rs is None and host is not None and url[:1] == b"/" and 63 not in url and 35 not in url:  # "?", "#"
+        raw_path, query = url, b""
+        chunked = expect_continue = False
+        upgrade = b""
+    else:
+        raw_path, query, host, chunked, length, upgrade, expect_continue = _unusual_head(
+            conn, method, ver, url, host, length)
     host_name = _canonical(host) if host else ""
-
-    chunked = False
-    length = 0
-    upgrade = b""
-    expect_continue = False
-    if rs is not None:
-        if rs.te is not None:
-            if ver != b"1.1":
-                raise Reject(400, "transfer encoding in an HTTP/1.0 request")
-            if len(rs.te) != 1 or rs.te[0].strip().lower() != b"chunked":
-                raise Reject(501, "unsupported transfer encoding")
-            chunked = True
-        if rs.conn_values is not None:
-            tokens = connection_tokens(rs.conn_values)
-            wanted = rs.upgrade.strip() if rs.upgrade else b""
-            if b"upgrade" in tokens and wanted and wanted.lower() not in IGNORED_UPGRADES:
-                upgrade = wanted
-            listed = tokens - {b"close", b"keep-alive", b"upgrade"}
-            if listed:
-                _drop_listed(headers, listed, cfg.forwarded.connection)
-    if conn.content_length is not None and not chunked:
-        length = int(conn.content_length)
-    if rs is not None:
-        if upgrade and (chunked or length):
-            raise Reject(400, "upgrade request with a body")
-        if rs.expect is not None:
-            if rs.expect.strip().lower() == b"100-continue" and ver == b"1.1" and (chunked or length):
-                expect_continue = True
-            else:
-                raise Reject(417)
 
     if raw_path != b"*":
         if 37 in raw_path:  # "%"
@@ -209,7 +168,7 @@ def build_request(conn: H1Connection) -> H1Writer:
         query = encode_query_semicolons(query)
 
     tls = conn.tls is not None
-    websocket = upgrade.lower() == b"websocket"
+    websocket = upgrade.lower() == b"websocket" if upgrade else False
     if rs is None or rs.seen is None:
         cached = conn.fw_cache
         if websocket or cached is None or cached[0] != host:
@@ -254,6 +213,63 @@ def build_request(conn: H1Connection) -> H1Writer:
         upgrade,
     )
     return writer
+
+
+def _unusual_head(conn: H1Connection, method: bytes, ver: bytes, url: bytes, host: bytes | None,
+                  length: int) -> tuple[bytes, bytes, bytes, bool, int, bytes, bool]:
+    """The checks of a head that is not the usual one (see :func:`build_request`):
+    ``(raw_path, query, host, chunked, length, upgrade, expect_continue)``."""
+    authority: bytes | None = None
+    if url[:1] == b"/" and 63 not in url and 35 not in url:
+        raw_path, query = url, b""
+    else:
+        try:
+            raw_path, query, authority = split_target(method, url)
+        except BadTarget as exc:
+            raise Reject(exc.status, str(exc)) from None
+
+    headers = conn.headers
+    rs = conn.rs
+    if rs is not None and rs.host_count > 1:
+        raise Reject(400, "too many Host headers")
+    if authority is not None:
+        # Absolute-form: the URI's authority wins over the Host header (RFC 9112 3.2.2).
+        if host is not None and not valid_host(host):
+            raise Reject(400, "malformed Host header")
+        host = authority
+        _set_host(headers, host)
+    elif host is None:
+        if ver == b"1.1":
+            raise Reject(400, "missing required Host header")
+        host = b""
+
+    chunked = False
+    upgrade = b""
+    expect_continue = False
+    if rs is not None:
+        if rs.te is not None:
+            if ver != b"1.1":
+                raise Reject(400, "transfer encoding in an HTTP/1.0 request")
+            if len(rs.te) != 1 or rs.te[0].strip().lower() != b"chunked":
+                raise Reject(501, "unsupported transfer encoding")
+            chunked = True
+            length = 0
+        if rs.conn_values is not None:
+            tokens = connection_tokens(rs.conn_values)
+            wanted = rs.upgrade.strip() if rs.upgrade else b""
+            if b"upgrade" in tokens and wanted and wanted.lower() not in IGNORED_UPGRADES:
+                upgrade = wanted
+            listed = tokens - {b"close", b"keep-alive", b"upgrade"}
+            if listed:
+                _drop_listed(headers, listed, conn.config.forwarded.connection)
+        if upgrade and (chunked or length):
+            raise Reject(400, "upgrade request with a body")
+        if rs.expect is not None:
+            if rs.expect.strip().lower() == b"100-continue" and ver == b"1.1" and (chunked or length):
+                expect_continue = True
+            else:
+                raise Reject(417)
+    return raw_path, query, host, chunked, length, upgrade, expect_continue
 
 
 def _set_host(headers: Headers, host: bytes) -> None:

@@ -37,6 +37,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from traefikpy.proxy.target import decode_path
+from traefikpy.rules.request import client_addr_of, query_pairs_of
+
 Headers = list[tuple[bytes, bytes]]
 """A header block as received: ``(name, value)`` byte pairs, names in their original case."""
 
@@ -174,7 +177,7 @@ class Exchange:
         self.method = method  # b"GET"
         self.raw_path = raw_path  # path as on the wire, without the query: b"/a%2Fb"
         # The routing path: escapes decoded except reserved ones (%2F stays), see target.decode_path
-        self.path = path if path is not None else raw_path.decode("latin-1")
+        self.path = path if path is not None else decode_path(raw_path)
         self.query = query  # raw query string without "?" (b"" when absent)
         self.version = version  # b"1.1", b"1.0" or b"2"
         self.headers = headers
@@ -194,6 +197,19 @@ class Exchange:
         self.extras: dict[str, Any] | None = None  # per-request state of middlewares
         self.upgrade = upgrade  # protocol asked for with Connection: Upgrade (b"websocket"), else b""
         self.route: Any = None  # the matched router's Target once routed (graph.py)
+
+    # -- what routing reads (rules.request.Routable) ---------------------------------------------
+    @property
+    def routing_path(self) -> str:
+        return self.path  # already the routing path (escapes of unreserved characters decoded)
+
+    @property
+    def query_pairs(self) -> list[tuple[str, str]]:
+        return query_pairs_of(self.query)
+
+    @property
+    def client_addr(self) -> tuple[int, int] | None:
+        return client_addr_of(self.client_ip)
 
     @classmethod
     def from_parts(

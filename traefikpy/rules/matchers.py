@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
 from traefikpy.rules.goregex import GoRegexpError, compile_go_regexp
-from traefikpy.rules.request import RouteRequest
+from traefikpy.rules.request import Routable
 
 
 class MatcherValueError(ValueError):
@@ -33,7 +33,7 @@ class MatcherValueError(ValueError):
 
 
 class Matcher(Protocol):
-    def match(self, req: RouteRequest) -> bool: ...
+    def match(self, req: Routable) -> bool: ...
 
 
 def wildcard_key(host: str) -> str:
@@ -48,7 +48,7 @@ class HostMatcher:
     def __init__(self, host: str) -> None:
         self.host = host
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         return req.host == self.host
 
 
@@ -60,7 +60,7 @@ class WildcardHostMatcher:
     def __init__(self, key: str) -> None:
         self.key = key
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         host = req.host
         return bool(host) and wildcard_key(host) == self.key
 
@@ -71,7 +71,7 @@ class HostRegexpMatcher:
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.search = pattern.search
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         return self.search(req.host) is not None
 
 
@@ -81,7 +81,7 @@ class MethodMatcher:
     def __init__(self, method: bytes) -> None:
         self.method = method
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         return req.method == self.method
 
 
@@ -91,7 +91,7 @@ class PathMatcher:
     def __init__(self, path: str) -> None:
         self.path = path
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         return req.routing_path == self.path
 
 
@@ -101,7 +101,7 @@ class PathPrefixMatcher:
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         path = req.routing_path
         return path is not None and path.startswith(self.prefix)
 
@@ -112,7 +112,7 @@ class PathRegexpMatcher:
     def __init__(self, pattern: re.Pattern[str]) -> None:
         self.search = pattern.search
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         path = req.routing_path
         return path is not None and self.search(path) is not None
 
@@ -124,7 +124,7 @@ class HeaderMatcher:
         self.name = name  # lower-case
         self.value = value
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         name, value, size = self.name, self.value, len(self.name)
         for key, got in req.headers:
             # Go trims optional whitespace around field values; most servers already do.
@@ -140,7 +140,7 @@ class HeaderRegexpMatcher:
         self.name = name
         self.search = pattern.search
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         name, size, search = self.name, len(self.name), self.search
         return any(
             len(key) == size and key.lower() == name
@@ -154,7 +154,7 @@ class NeverMatcher:
 
     __slots__ = ()
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         return False
 
 
@@ -165,7 +165,7 @@ class QueryMatcher:
         self.key = key
         self.value = value
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         key, value = self.key, self.value
         return any(k == key and v == value for k, v in req.query_pairs)
 
@@ -177,7 +177,7 @@ class QueryRegexpMatcher:
         self.key = key
         self.search = pattern.search
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         key, search = self.key, self.search
         return any(k == key and search(v) is not None for k, v in req.query_pairs)
 
@@ -190,7 +190,7 @@ class ClientIPMatcher:
         self.low = low
         self.high = high
 
-    def match(self, req: RouteRequest) -> bool:
+    def match(self, req: Routable) -> bool:
         addr = req.client_addr
         return addr is not None and addr[0] == self.version and self.low <= addr[1] <= self.high
 

@@ -1,8 +1,10 @@
-"""The request as routing sees it: :class:`RouteRequest`, built once per request by the server.
+"""The request as routing sees it: the :class:`Routable` protocol.
 
-It holds the raw request fields and computes, lazily and at most once, what only some matchers
-need: the routing path (``Path*`` matchers), the decoded query (``Query*``) and the client
-address (``ClientIP``).  Headers are never indexed: only ``Header*`` matchers scan them.
+The data plane routes the request's own ``Exchange`` (no extra object per request): it has the
+routing path already decoded, and its query pairs and client address come from the bounded
+caches :func:`query_pairs_of` and :func:`client_addr_of` (only ``Query*`` and ``ClientIP``
+matchers ask for them).  :class:`RouteRequest` builds a routable from raw fields (the explain
+API, tests).  Headers are never indexed: only ``Header*`` matchers scan them.
 
 The routing path follows Traefik v3: percent-encoded characters are decoded except RFC 3986
 reserved characters (``:/?#[]@!$&'()*+,;=``) and ``%`` itself, which stay encoded (with
@@ -14,8 +16,10 @@ lets the server do the same).
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
+from typing import Protocol
 
 _RESERVED = frozenset(b":/?#[]@!$&'()*+,;=%")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
@@ -118,8 +122,38 @@ def parse_client_ip(text: str) -> tuple[int, int] | None:
     return 6, value
 
 
+class Routable(Protocol):
+    """What matchers read: ``host`` lower-cased, without port and trailing dot; ``routing_path``
+    (see :func:`routing_path`; None when malformed); ``headers`` the raw ``(name, value)`` pairs."""
+
+    @property
+    def method(self) -> bytes: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def headers(self) -> list[tuple[bytes, bytes]]: ...
+    @property
+    def routing_path(self) -> str | None: ...
+    @property
+    def query_pairs(self) -> list[tuple[str, str]]: ...
+    @property
+    def client_addr(self) -> tuple[int, int] | None: ...
+
+
+@functools.lru_cache(maxsize=1024)
+def query_pairs_of(query: bytes) -> list[tuple[str, str]]:
+    """:func:`parse_query`, cached by the raw query (the list is shared: do not modify it)."""
+    return parse_query(query) if query else []
+
+
+@functools.lru_cache(maxsize=1024)
+def client_addr_of(client_ip: str) -> tuple[int, int] | None:
+    """:func:`parse_client_ip`, cached by the peer address."""
+    return parse_client_ip(client_ip)
+
+
 class RouteRequest:
-    """What the rules see of one request.  Build one per request; it is cheap.
+    """A :class:`Routable` from raw request fields.
 
     ``host`` must already be lower-cased, without port and without a trailing dot (the server
     canonicalises it once); ``path`` is the raw request path without the query, as a
@@ -127,8 +161,7 @@ class RouteRequest:
     ``?``; ``headers`` the raw ``(name, value)`` pairs; ``client_ip`` the socket peer address.
     """
 
-    __slots__ = ("method", "host", "path", "query", "headers", "client_ip",
-                 "_routing_path", "_query_pairs", "_client_addr")
+    __slots__ = ("method", "host", "path", "query", "headers", "client_ip", "_routing_path")
 
     def __init__(
         self,
@@ -146,8 +179,6 @@ class RouteRequest:
         self.headers = headers
         self.client_ip = client_ip
         self._routing_path: object = _UNSET
-        self._query_pairs: list[tuple[str, str]] | None = None
-        self._client_addr: object = _UNSET
 
     @property
     def routing_path(self) -> str | None:
@@ -161,19 +192,11 @@ class RouteRequest:
 
     @property
     def query_pairs(self) -> list[tuple[str, str]]:
-        """The decoded query pairs (see :func:`parse_query`), computed once."""
-        pairs = self._query_pairs
-        if pairs is None:
-            pairs = self._query_pairs = parse_query(self.query) if self.query else []
-        return pairs
+        return query_pairs_of(self.query)
 
     @property
     def client_addr(self) -> tuple[int, int] | None:
-        """The parsed client address (see :func:`parse_client_ip`), computed once."""
-        value = self._client_addr
-        if value is _UNSET:
-            value = self._client_addr = parse_client_ip(self.client_ip)
-        return value  # type: ignore[return-value]
+        return client_addr_of(self.client_ip)
 
     def __repr__(self) -> str:
         query = "?" + self.query.decode("latin-1") if self.query else ""

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from traefikpy.rules.matchers import HostMatcher, Matcher, WildcardHostMatcher
-from traefikpy.rules.request import RouteRequest
+from traefikpy.rules.request import Routable
 
 HostIndex = tuple[frozenset[str], frozenset[str]]
-MatchFn = Callable[[RouteRequest], bool]
+MatchFn = Callable[[Routable], bool]
 
 
 class Leaf:
@@ -87,14 +87,14 @@ def compile_tree(node: Node) -> MatchFn:
         return lambda req: left(req) or right(req)
     # Plain loops, not all()/any() over a generator: this runs per request and is faster.
     if node.op == "and":
-        def all_match(req: RouteRequest) -> bool:
+        def all_match(req: Routable) -> bool:
             for test_one in tests:  # noqa: SIM110
                 if not test_one(req):
                     return False
             return True
         return all_match
 
-    def any_match(req: RouteRequest) -> bool:
+    def any_match(req: Routable) -> bool:
         for test_one in tests:  # noqa: SIM110
             if test_one(req):
                 return True
@@ -160,7 +160,7 @@ class Rule:
         self.host_suffixes: frozenset[str] | None = index[1] if index is not None and not index[0] else None
         self.host_only = is_host_only(tree)
 
-    def explain(self, req: RouteRequest) -> list[tuple[str, bool]]:
+    def explain(self, req: Routable) -> list[tuple[str, bool]]:
         """Each matcher call of the rule, in source order, with whether it holds for ``req``."""
         result = []
         for leaf in leaves(self.tree):

@@ -31,7 +31,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from traefikpy.rules.matchers import wildcard_key
 from traefikpy.rules.parser import default_priority
-from traefikpy.rules.request import RouteRequest
+from traefikpy.rules.request import Routable
 from traefikpy.rules.rule import Rule
 
 T = TypeVar("T")
@@ -99,7 +99,7 @@ class RoutingTable(Generic[T]):
             self._exact[host] = _slot(bucket, generic_keys)
         self._count = len(entries)
 
-    def _slot(self, req: RouteRequest) -> _Slot[T]:
+    def _slot(self, req: Routable) -> _Slot[T]:
         """The host-indexed routes that may match ``req`` (none for an empty host)."""
         host = req.host
         slot = self._exact.get(host)
@@ -109,7 +109,7 @@ class RoutingTable(Generic[T]):
                 return _EMPTY  # type: ignore[return-value]
         return slot
 
-    def lookup(self, req: RouteRequest) -> T | None:
+    def lookup(self, req: Routable) -> T | None:
         """The target of the highest-priority route whose rule matches ``req``, or None."""
         # The common case (an exact host) without a method call: this is the per-request hot path.
         slot = self._exact.get(req.host)
@@ -133,7 +133,7 @@ class RoutingTable(Generic[T]):
                 return candidate.target
         return None
 
-    def explain(self, req: RouteRequest) -> list[tuple[str, int, bool, list[tuple[str, bool]]]]:
+    def explain(self, req: Routable) -> list[tuple[str, int, bool, list[tuple[str, bool]]]]:
         """Every route :meth:`lookup` may try for ``req``, in try order, with its result and the
         result of each of its matcher calls: ``(name, priority, matched, rule.explain(req))``.
         Routes of other hosts are left out (they cannot match)."""
