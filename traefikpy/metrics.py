@@ -109,6 +109,7 @@ class PrometheusMetrics:
         # (entrypoint, router, service, status, method, protocol[, header values...]) -> its record
         self.records: dict[Key, Stats] = {}
         self._bounds = buckets
+        self._first_bound = buckets[0]
         self._bucket_count = len(buckets) + 1
         self.entrypoint = (Level("entrypoint", ["code", "method", "protocol", "entrypoint"], buckets, self.records,
                                  self._entrypoint_labels, extra) if config.add_entry_points_labels else None)
@@ -140,7 +141,8 @@ class PrometheusMetrics:
             stats = self.records[key] = Stats(self._bucket_count)
         stats.count += 1
         stats.total += duration
-        stats.buckets[bisect_left(self._bounds, duration)] += 1
+        # most requests land in the first bucket: one comparison instead of a bisect call
+        stats.buckets[0 if duration <= self._first_bound else bisect_left(self._bounds, duration)] += 1
         stats.request_bytes += ex.body.length or 0
         stats.response_bytes += response_bytes
         if ex.extras is not None and service and self.service is not None:
