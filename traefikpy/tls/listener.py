@@ -24,7 +24,7 @@ from typing import Final
 
 from traefikpy.proxy import proxyproto
 from traefikpy.proxy.entrypoint import EntryPointServer, EntryPointSettings, split_address
-from traefikpy.proxy.h2server import ALPNSelector, H2Connection
+from traefikpy.proxy.h2server import ALPNSelector, H2Connection, H2CSniffer
 from traefikpy.proxy.http import Exchange, Handler, TryFast
 from traefikpy.proxy.server import ConnectionSet, H1Connection, ServerConfig
 from traefikpy.tls.clienthello import MAX_HELLO, NEED_MORE, Hello, read_client_hello
@@ -63,6 +63,7 @@ def misdirected_check(manager: TLSManager, entrypoint: str, next_handler: Handle
             return not misdirected(ex) and next_try(ex)
 
         check.try_fast = try_fast  # type: ignore[attr-defined]
+    check.plain = next_handler  # type: ignore[attr-defined]  # what plain HTTP connections run
     return check
 
 
@@ -178,6 +179,10 @@ class TLSEntryPoint(EntryPointServer):
         # ALPN decides once the handshake is done: h2 -> H2Connection, else HTTP/1.1.
         await loop.connect_accepted_socket(functools.partial(ALPNSelector, factory, h2_factory), conn, ssl=ctx,
                                            ssl_handshake_timeout=PEEK_TIMEOUT)
+
+    def _protocol(self) -> H1Connection:
+        # A plain HTTP connection has nothing for the 421 check to do: it runs the unchecked root.
+        return H2CSniffer(getattr(self.app, "plain", self.app), self.config, self.connections)
 
     def _tls_protocol(self) -> H1Connection:
         return H1Connection(self.app, self.tls_config, self.connections)
