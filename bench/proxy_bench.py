@@ -20,7 +20,9 @@ self-signed EC P-256 certificate), keep-alive as in the plain runs; the backend 
 ``wrk -t1 -cN -dDs`` runs against both proxies in interleaved rounds; the script prints req/s of
 each round, the CPU time each proxy process spent per request (from ``/proc``: steadier than
 req/s on a shared machine), the medians and the traefikpy/nginx ratios, plus the ratios between
-variants (headers3 and metrics against app, 100,000 routers against 10).  ``--serve`` and
+variants (headers3 and metrics against app, 100,000 routers against 10; also as the median of
+the per-round ratios).  Rounds alternate the order of the proxies.  ``--pin`` gives the proxy
+under test CPU 1 alone for its run (wrk and the backend on CPU 0).  ``--serve`` and
 ``--serve-app`` are the internal modes that run a traefikpy proxy process.
 """
 
@@ -361,7 +363,10 @@ def main() -> int:
             results: dict[str, list[float]] = {name: [] for name in targets}
             cpu: dict[str, list[float]] = {name: [] for name in targets}
             for rnd in range(1, args.rounds + 1):
-                for name, port in targets.items():
+                order = list(targets.items())
+                if rnd % 2 == 0:  # alternate the order: no variant always runs right after another
+                    order.reverse()
+                for name, port in order:
                     if args.pin:  # the proxy under test gets CPU 1 to itself for its round
                         pin(pids[name], {1})
                     rps, us = run_wrk(port, args.duration, args.connections, pids[name], scheme)
@@ -385,13 +390,14 @@ def main() -> int:
         ours, ours_cpu = statistics.median(results[name]), statistics.median(cpu[name])
         print(f"median {name:14s} {ours:10.0f} req/s  {ours_cpu:6.1f} us CPU/request  "
               f"ratio to nginx {ours / nginx:.2f} (throughput), {nginx_cpu / ours_cpu:.2f} (CPU per request)")
-    for name in variants:
-        if name in ("app+headers3", "app+metrics") and "app" in variants:
-            base = statistics.median(results["app"])
-            print(f"{name} vs app: {statistics.median(results[name]) / base:.2f} throughput")
+    pairs = [(name, "app") for name in ("app+headers3", "app+metrics") if name in variants and "app" in variants]
     if "app+routers10" in variants and "app+routers100k" in variants:
-        ratio = statistics.median(results["app+routers100k"]) / statistics.median(results["app+routers10"])
-        print(f"app+routers100k vs app+routers10: {ratio:.2f} throughput")
+        pairs.append(("app+routers100k", "app+routers10"))
+    for name, base in pairs:
+        # the ratio of the medians, and the median of the ratios of each round's adjacent runs
+        paired = statistics.median(a / b for a, b in zip(results[name], results[base], strict=True))
+        print(f"{name} vs {base}: {statistics.median(results[name]) / statistics.median(results[base]):.2f} "
+              f"throughput (median of per-round ratios {paired:.2f})")
     return 0
 
 
