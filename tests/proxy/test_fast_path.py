@@ -9,6 +9,8 @@ client sees in each of those cases, and that the plain case really runs without 
 from __future__ import annotations
 
 import asyncio
+import gc
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
@@ -195,4 +197,36 @@ async def test_unknown_host_is_404_and_post_takes_the_async_path(app: RunningApp
     resp = await c.request("POST", "/upload", host=HOST, body=b"payload")
     assert resp.status == 200
     assert b'"size": 7' in resp.body
+    await c.close()
+
+
+@pytest.mark.parametrize("path", ["/bytes?size=300000", "/chunked?n=40&size=10000"])
+async def test_client_gone_just_before_the_continuation_starts(
+    app: RunningApp, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The client's close is already queued when a fast-path request continues in a task (a
+    response not complete in its first packet, on a pooled connection): the continuation still
+    runs its cleanup, so the upstream connection is not left busy and no coroutine is dropped."""
+    c = await client(app)
+    assert (await c.request("GET", "/echo", host=HOST)).status == 200  # one idle pooled connection
+    detached = H1Connection.run_detached
+    started: list[bool] = []
+
+    def client_gone_first(self: H1Connection, writer: object, work: object) -> None:
+        self.transport.abort()  # queues connection_lost before the task's first step
+        detached(self, writer, work)  # type: ignore[arg-type]
+        started.append(True)
+
+    monkeypatch.setattr(H1Connection, "run_detached", client_gone_first)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        await c.send(b"GET %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (path.encode(), HOST.encode()))
+        await until(lambda: bool(started))
+        pools = app.app.upstreams.pools.values()
+        await until(lambda: all(p.busy == 0 for p in pools))
+        gc.collect()
+    assert not [w for w in caught if "never awaited" in str(w.message)]
+    monkeypatch.undo()
+    c = await client(app)
+    assert (await c.request("GET", "/echo", host=HOST)).status == 200
     await c.close()

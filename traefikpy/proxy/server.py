@@ -131,9 +131,16 @@ class H1Connection(RequestReader, asyncio.Protocol):
             self._cur.body.fail(ClientClosed("client closed the connection"))
         self._queue.clear()
         if not self.upgraded:  # like Go's request context: the client is gone
-            for task in (self._task, self._side):
-                if task is not None and not task.done():
-                    task.cancel()
+            task = self._task
+            if task is not None and not task.done():
+                task.cancel()
+            side = self._side
+            if side is not None and not side.done():
+                # Not at once: a continuation created in this loop iteration has not started,
+                # and a task cancelled before its first step never runs the cleanup of the work
+                # it was given (an upstream connection would stay busy).  Its first step is
+                # already queued, so it runs before this cancel.
+                self.loop.call_soon(side.cancel)
 
     def eof_received(self) -> bool:
         # Like Go's server (and nginx without proxy_ignore_client_abort), EOF from the client
