@@ -46,7 +46,7 @@ from traefikpy.proxy.target import (
 )
 
 if TYPE_CHECKING:
-    from traefikpy.proxy.server import H1Connection
+    from traefikpy.proxy.server import H1Connection, ServerConfig
 
 _CACHE_LIMIT = 4096
 _HOSTS: dict[bytes, str] = {}  # valid Host value -> canonical host
@@ -120,6 +120,21 @@ def _decoded(raw_path: bytes) -> str:
     return path
 
 
+def entry_target(cfg: ServerConfig, raw_path: bytes, query: bytes) -> tuple[bytes, bytes]:
+    """The entry point's handling of an origin-form path and query (HTTP/1.1 and HTTP/2):
+    escapes normalised, the ``encodedCharacters`` filter, ``sanitizePath`` and
+    ``encodeQuerySemicolons``.  Raises :class:`BadTarget` (400)."""
+    if 37 in raw_path:  # "%"
+        raw_path = normalize_path(raw_path)
+        if has_denied_encoding(raw_path, cfg.denied_encodings):
+            raise BadTarget("denied encoded character in path")
+    if cfg.sanitize_path and (raw_path.find(b"//") >= 0 or (46 in raw_path and raw_path.find(b"/.") >= 0)):
+        raw_path = clean_path(raw_path)
+    if query and cfg.encode_query_semicolons:
+        query = encode_query_semicolons(query)
+    return raw_path, query
+
+
 def build_request(conn: H1Connection) -> H1Writer:
     """Validate the head in ``conn`` and create the writer/exchange pair for it."""
     cfg = conn.config
@@ -155,16 +170,11 @@ def build_request(conn: H1Connection) -> H1Writer:
     host_name = _canonical(host) if host else ""
 
     if raw_path != b"*":
-        if 37 in raw_path:  # "%"
-            try:
-                raw_path = normalize_path(raw_path)
-            except BadTarget as exc:
-                raise Reject(400, str(exc)) from None
-            if has_denied_encoding(raw_path, cfg.denied_encodings):
-                raise Reject(400, "denied encoded character in path")
-        if cfg.sanitize_path and (raw_path.find(b"//") >= 0 or (46 in raw_path and raw_path.find(b"/.") >= 0)):
-            raw_path = clean_path(raw_path)
-    if query and cfg.encode_query_semicolons:
+        try:
+            raw_path, query = entry_target(cfg, raw_path, query)
+        except BadTarget as exc:
+            raise Reject(exc.status, str(exc)) from None
+    elif query and cfg.encode_query_semicolons:
         query = encode_query_semicolons(query)
 
     tls = conn.tls is not None

@@ -53,7 +53,7 @@ from traefikpy.proxy.connections import ConnectionSet, ServerConfig
 from traefikpy.proxy.errors import STATUS_TEXT, ClientClosed, ProxyError, RequestTimeout
 from traefikpy.proxy.forwarded import is_managed
 from traefikpy.proxy.h1body import EmptyBody
-from traefikpy.proxy.h1request import _canonical, _decoded  # the HTTP/1.1 server's caches
+from traefikpy.proxy.h1request import _canonical, _decoded, entry_target  # shared with the HTTP/1.1 server
 from traefikpy.proxy.h1rules import (
     H_ALIAS,
     H_CONNECTION,
@@ -71,13 +71,7 @@ from traefikpy.proxy.h1rules import (
 from traefikpy.proxy.h1writer import date_header
 from traefikpy.proxy.http import BodyTooLarge, Exchange, Handler, Headers, read_all
 from traefikpy.proxy.server import H1Connection
-from traefikpy.proxy.target import (
-    BadTarget,
-    clean_path,
-    encode_query_semicolons,
-    has_denied_encoding,
-    normalize_path,
-)
+from traefikpy.proxy.target import BadTarget
 
 log = logging.getLogger("traefikpy.proxy")
 
@@ -748,15 +742,7 @@ class H2Connection(asyncio.Protocol):
         raw_path, _, query = path.partition(b"?")
         if b"#" in query:
             query = query.split(b"#", 1)[0]
-        cfg = self.config
-        if 37 in raw_path:  # "%"
-            raw_path = normalize_path(raw_path)
-            if has_denied_encoding(raw_path, cfg.denied_encodings):
-                raise BadTarget("denied encoded character in path")
-        if cfg.sanitize_path and (raw_path.find(b"//") >= 0 or (46 in raw_path and raw_path.find(b"/.") >= 0)):
-            raw_path = clean_path(raw_path)
-        if query and cfg.encode_query_semicolons:
-            query = encode_query_semicolons(query)
+        raw_path, query = entry_target(self.config, raw_path, query)
         return host_name, raw_path, query
 
     def _exchange(self, stream: H2Stream, method: bytes, raw_path: bytes, path: str, query: bytes,
