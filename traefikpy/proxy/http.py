@@ -38,7 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from traefikpy.proxy.target import decode_path
-from traefikpy.rules.request import client_addr_of, query_pairs_of
+from traefikpy.rules.request import QueryAndAddress
 
 Headers = list[tuple[bytes, bytes]]
 """A header block as received: ``(name, value)`` byte pairs, names in their original case."""
@@ -145,7 +145,7 @@ _EMPTY_BODY_HEADERS: Headers = []
 _new_object = object.__new__
 
 
-class Exchange:
+class Exchange(QueryAndAddress):
     """One request and its response as it crosses the router.  Hot-path object: ``__slots__``."""
 
     __slots__ = (
@@ -198,18 +198,10 @@ class Exchange:
         self.upgrade = upgrade  # protocol asked for with Connection: Upgrade (b"websocket"), else b""
         self.route: Any = None  # the matched router's Target once routed (graph.py)
 
-    # -- what routing reads (rules.request.Routable) ---------------------------------------------
+    # -- what routing reads (rules.request.Routable; query_pairs and client_addr inherited) -------
     @property
     def routing_path(self) -> str:
         return self.path  # already the routing path (escapes of unreserved characters decoded)
-
-    @property
-    def query_pairs(self) -> list[tuple[str, str]]:
-        return query_pairs_of(self.query)
-
-    @property
-    def client_addr(self) -> tuple[int, int] | None:
-        return client_addr_of(self.client_ip)
 
     @classmethod
     def from_parts(

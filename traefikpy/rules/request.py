@@ -152,7 +152,24 @@ def client_addr_of(client_ip: str) -> tuple[int, int] | None:
     return parse_client_ip(client_ip)
 
 
-class RouteRequest:
+class QueryAndAddress:
+    """``query_pairs`` and ``client_addr`` of a class with ``query`` and ``client_ip`` (from the
+    caches above): the part of :class:`Routable` that ``Exchange`` and :class:`RouteRequest` share."""
+
+    __slots__ = ()
+    query: bytes
+    client_ip: str
+
+    @property
+    def query_pairs(self) -> list[tuple[str, str]]:
+        return query_pairs_of(self.query)
+
+    @property
+    def client_addr(self) -> tuple[int, int] | None:
+        return client_addr_of(self.client_ip)
+
+
+class RouteRequest(QueryAndAddress):
     """A :class:`Routable` from raw request fields.
 
     ``host`` must already be lower-cased, without port and without a trailing dot (the server
@@ -189,14 +206,6 @@ class RouteRequest:
             # the usual path needs no decoding (routing_path's first case, without the call)
             value = self._routing_path = raw if "%" not in raw and raw.isascii() else routing_path(raw)
         return value  # type: ignore[return-value]
-
-    @property
-    def query_pairs(self) -> list[tuple[str, str]]:
-        return query_pairs_of(self.query)
-
-    @property
-    def client_addr(self) -> tuple[int, int] | None:
-        return client_addr_of(self.client_ip)
 
     def __repr__(self) -> str:
         query = "?" + self.query.decode("latin-1") if self.query else ""
