@@ -196,6 +196,8 @@ class PrometheusMetrics:
             kept_router = router if router in routers and service in services else ""
             if (kept_router, kept_service) != (router, service):
                 stats = self.records.pop(key)
+                if self._counted(key) is None:
+                    continue  # an @internal service's requests: never counted, nothing to keep
                 moved = (key[0], kept_router, kept_service, *key[3:])
                 into = self.records.get(moved)
                 if into is None:

@@ -74,3 +74,24 @@ HOST_CASES = [
 @pytest.mark.parametrize("case", HOST_CASES, ids=[c["desc"] for c in HOST_CASES])
 def test_split_host_port(case: dict[str, Any]) -> None:
     assert _split_host_port(case["value"]) == case["want"]
+
+
+def test_removed_internal_service_stays_uncounted() -> None:
+    """Records of an @internal service are left out of every level (without addInternals); when
+    the service goes away they do not turn into entry point requests."""
+    from traefikpy.config.static import Prometheus
+    from traefikpy.metrics import PrometheusMetrics
+    from traefikpy.proxy.h1body import NO_BODY
+    from traefikpy.proxy.http import Exchange
+
+    metrics = PrometheusMetrics(Prometheus())
+    for service in ("api@internal", "s@file"):
+        ex = Exchange(method=b"GET", raw_path=b"/", query=b"", version=b"1.1", headers=[], host="h",
+                      scheme="http", client_ip="127.0.0.1", client_port=1, entrypoint="web", body=NO_BODY,
+                      writer=None)  # type: ignore[arg-type]
+        ex.status, ex.service = 200, service
+        metrics.observe(ex, 0.01, 5)
+    metrics.reloaded(set(), set())  # both services gone
+    assert metrics.entrypoint is not None
+    requests = [s for f in metrics.entrypoint.collect() for s in f.samples if s.name.endswith("requests_total")]
+    assert [s.value for s in requests] == [1]  # s@file's request only
