@@ -230,7 +230,7 @@ def _unusual_head(conn: H1Connection, method: bytes, ver: bytes, url: bytes, hos
     """The checks of a head that is not the usual one (see :func:`build_request`):
     ``(raw_path, query, host, chunked, length, upgrade, expect_continue)``."""
     authority: bytes | None = None
-    if url[:1] == b"/" and 63 not in url and 35 not in url:
+    if url[:1] == b"/" and 63 not in url and 35 not in url:  # common here too: a browser's Connection header
         raw_path, query = url, b""
     else:
         try:

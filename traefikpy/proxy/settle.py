@@ -3,7 +3,6 @@ fast-path exchange when something has to wait (see ``http.fast_of``)."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 
 from traefikpy.proxy.errors import STATUS_TEXT, ClientClosed, NoHealthyServer, ProxyError
@@ -28,8 +27,6 @@ async def respond_error(ex: Exchange, exc: BaseException) -> None:
         status = exc.status
         await ex.respond(status, STATUS_TEXT.get(status, b"Bad Gateway"), content_type=None)
         return
-    if isinstance(exc, asyncio.CancelledError):
-        raise exc
     raise exc
 
 
