@@ -24,8 +24,8 @@ import httptools
 from traefikpy.proxy import proxyproto
 from traefikpy.proxy.connections import ServerConfig
 from traefikpy.proxy.errors import RequestBodyError
-from traefikpy.proxy.h1body import RequestBody
-from traefikpy.proxy.h1request import RequestState, build_request
+from traefikpy.proxy.h1body import NO_BODY, RequestBody
+from traefikpy.proxy.h1request import HeadFacts, RequestState, build_request, start_request
 from traefikpy.proxy.h1rules import (
     H_ALIAS,
     H_CONTENT_LENGTH,
@@ -42,6 +42,7 @@ log = logging.getLogger("traefikpy.proxy")
 
 PAUSE_PIPELINE: Final = 2
 _HEAD_SLACK: Final = 4096 + 256 * 1024  # raw bytes allowed past maxHeaderBytes before bailing out
+_KNOWN_MAX: Final = 8192  # longest packet a connection remembers as its repeated head
 _KIND_CACHE: dict[bytes, int] = {}
 """Header class by raw (as-sent) name: one dict lookup per header instead of lower() + lookup."""
 
@@ -74,6 +75,10 @@ class RequestReader:
     _wire: int
     _chunks: int
     _feeding: int
+    _known_head: bytes
+    _known: HeadFacts | None
+    candidate: HeadFacts | None
+    _messages: int
 
     # provided by the connection
     def _reject(self, status: int, detail: str = "") -> None:
@@ -95,6 +100,12 @@ class RequestReader:
         raise NotImplementedError
 
     def data_received(self, data: bytes) -> None:
+        if data == self._known_head and self._cur is None and not self._in_head and self._stash is None:
+            # The packet repeats the last whole-packet bodyless head (see HeadFacts): the same
+            # request again, without llhttp (idle between messages) or the head checks.
+            self.idle_deadline = self.read_deadline = 0.0
+            self._dispatch(start_request(self, self._known, NO_BODY, b""))  # type: ignore[arg-type]
+            return
         if self._pp is not None:
             data = self._proxy_header(data)
             if not data:
@@ -102,7 +113,16 @@ class RequestReader:
         if self._stash is not None:
             self._stash += data
             return
+        idle = self._cur is None and not self._in_head
+        self._messages = 0
         self._feed(data)
+        known = self.candidate
+        if known is not None:
+            self.candidate = None
+            if (idle and self._messages == 1 and self._cur is None and not self._in_head and self._stash is None
+                    and len(data) <= _KNOWN_MAX):
+                self._known_head = data  # one bodyless request, start to end of the packet
+                self._known = known
 
     def _proxy_header(self, data: bytes) -> bytes:
         assert self._pp is not None and self.config.proxy_protocol is not None
@@ -167,6 +187,8 @@ class RequestReader:
     # httptools callbacks
     def on_message_begin(self) -> None:
         self._in_head = True
+        self._messages += 1
+        self.candidate = None
         self._head_raw = 0
         self.url = b""
         self.headers = []
@@ -238,6 +260,10 @@ class RequestReader:
             self._wire = max(0, self._feeding - head)
             self._chunks = 0
         self._hsize = 0
+        self._dispatch(writer)
+
+    def _dispatch(self, writer: H1Writer) -> None:
+        """A request head is complete: answer it now or after the ones before it."""
         if self.config.write_timeout > 0:
             self.write_deadline = self.loop.time() + self.config.write_timeout
         if self._active is None and not self._queue:

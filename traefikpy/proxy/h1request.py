@@ -195,7 +195,7 @@ def build_request(conn: H1Connection) -> H1Writer:
             headers, rs.seen, rs.xff, client_ip=conn.client_ip_b, tls=tls, websocket=websocket, host=host or None
         )
 
-    writer = H1Writer(conn, ver, method, parser.should_keep_alive())
+    keep_alive = parser.should_keep_alive()
     body: RequestBody | EmptyBody
     if chunked:
         body = RequestBody(conn, None, expect_continue)
@@ -203,14 +203,32 @@ def build_request(conn: H1Connection) -> H1Writer:
         body = RequestBody(conn, length, expect_continue)
     else:
         body = NO_BODY
+    facts = (ver, method, keep_alive, raw_path, _decoded(raw_path), query, tuple(headers), host_name)
+    if body is NO_BODY and rs is None and keep_alive and not upgrade:
+        conn.candidate = facts  # kept if this head was the whole packet (see H1Connection)
+    return start_request(conn, facts, body, upgrade)
+
+
+HeadFacts = tuple[bytes, bytes, bool, bytes, str, bytes, tuple[tuple[bytes, bytes], ...], str]
+"""What :func:`build_request` made of a head: ``(version, method, keep_alive, raw_path, path,
+query, headers, host)``, the headers with the forwarded ones added.  A connection keeps the
+facts of a bodyless head that filled a whole packet: the same bytes again are the same request
+(the parse is a function of the bytes and the connection), so they skip llhttp and this module."""
+
+
+def start_request(conn: H1Connection, facts: HeadFacts, body: RequestBody | EmptyBody, upgrade: bytes) -> H1Writer:
+    """The writer/exchange pair of a request (the exchange gets its own list of headers)."""
+    ver, method, keep_alive, raw_path, path, query, headers, host_name = facts
+    cfg = conn.config
+    writer = H1Writer(conn, ver, method, keep_alive)
     writer.body = body
     writer.exchange = Exchange.from_parts(
         method,
         raw_path,
-        _decoded(raw_path),
+        path,
         query,
         ver,
-        headers,
+        list(headers),
         host_name,
         cfg.scheme,
         conn.client_ip,

@@ -34,7 +34,7 @@ import httptools
 from traefikpy.proxy.connections import ConnectionSet, ProxyProtocolPolicy, ServerConfig
 from traefikpy.proxy.errors import STATUS_TEXT, ClientClosed, ProxyError, RequestBodyError, RequestTimeout
 from traefikpy.proxy.h1reader import PAUSE_PIPELINE, RequestReader
-from traefikpy.proxy.h1request import RequestState
+from traefikpy.proxy.h1request import HeadFacts, RequestState
 from traefikpy.proxy.h1rules import MAX_DISCARD, reject_response
 from traefikpy.proxy.h1writer import H1Writer
 from traefikpy.proxy.http import Handler, Headers
@@ -98,6 +98,10 @@ class H1Connection(RequestReader, asyncio.Protocol):
         self._wire = -1  # chunked-body overhead accounting (-1: not counting)
         self._chunks = 0
         self._feeding = 0
+        self._known_head = b""  # see HeadFacts
+        self._known: HeadFacts | None = None
+        self.candidate: HeadFacts | None = None
+        self._messages = 0
 
     # -- connection lifecycle --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -119,6 +123,7 @@ class H1Connection(RequestReader, asyncio.Protocol):
         self.client_ip_b = ip.encode("ascii", "replace")
         self.trusted = self.config.forwarded.trusts(ip)
         self.fw_cache = None
+        self._known_head = b""
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
