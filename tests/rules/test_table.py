@@ -86,6 +86,18 @@ LOOKUPS = [
         [("h", "Host(`a.example`) && Method(`POST`)", 0), ("g", "Method(`GET`)", 0)], "http://a.example/", "g",
         id="bucket rule is still evaluated"),
     pytest.param(
+        [("both", "(Host(`a.example`) || Host(`b.example`)) && Host(`a.example`)", 0), ("g", "PathPrefix(`/`)", 1)],
+        "http://a.example/", "both", id="host conjuncts all proven by the bucket"),
+    pytest.param(
+        [("both", "(Host(`a.example`) || Host(`b.example`)) && Host(`a.example`)", 0), ("g", "PathPrefix(`/`)", 1)],
+        "http://b.example/", "g", id="a host conjunct the bucket does not prove is tested"),
+    pytest.param(
+        [("never", "Host(`a.example`) && Host(`b.example`)", 0), ("g", "PathPrefix(`/`)", 1)],
+        "http://a.example/", "g", id="contradictory host conjuncts never match"),
+    pytest.param(
+        [("w", "Host(`*.example`) && !Host(`a.example`)", 0), ("g", "PathPrefix(`/`)", 1)],
+        "http://a.example/", "g", id="negated host next to the indexing wildcard is tested"),
+    pytest.param(
         [("not", "!Host(`a.example`)", 0), ("a", "Host(`a.example`)", 0)], "http://b.example/", "not",
         id="negated host is generic"),
     pytest.param(
@@ -118,10 +130,11 @@ def test_index_agrees_with_a_full_scan() -> None:
     pieces = [f"Host(`{h}`)" for h in hosts] + [
         "Host(`*.a.example`)", "Host(`*.example`)", "PathPrefix(`/api`)", "Path(`/`)", "Method(`POST`)",
         "!Host(`a.example`)", "HostRegexp(`^[xy]\\.`)", "Query(`debug`)", "Header(`X-A`, `1`)",
+        "(Host(`a.example`) || Host(`x.a.example`))", "(Host(`*.a.example`) || Host(`b.example`))",
     ]
     routes: list[Route[str]] = []
     for n in range(300):
-        rule = " && ".join(rng.sample(pieces, rng.randint(1, 2)))
+        rule = " && ".join(rng.sample(pieces, rng.randint(1, 3)))
         if rng.random() < 0.3:
             rule = f"({rule}) || {rng.choice(pieces)}"
         routes.append(Route(f"r{n:03d}", parse_rule(rule), rng.choice([0, 0, 5, 20, 40]), f"r{n:03d}"))

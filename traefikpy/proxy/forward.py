@@ -172,7 +172,7 @@ class Forwarder:
         if plans is None or not conn.raw_head.startswith(b"HTTP/1.1 "):
             return False
         raw = conn.raw_head
-        close = writer.will_close()
+        close = writer._conn.must_close(writer)  # (writer.will_close() without the call)
         if conn.hop is not None and (not conn.hop_only_keepalive or writer.version != b"1.1" or close):
             raw = _cut_lines(raw, conn.hop)
         if not conn.has_date:

@@ -207,6 +207,17 @@ class H1Writer:
             raise RuntimeError("response head already sent")
         if self._conn.closed:
             raise ClientClosed("client closed the connection")
+        if (complete and close is False and length == len(body) and self.version == b"1.1"
+                and self.method != b"HEAD" and status != 204 and status != 304):
+            # The usual proxied response, decided here as _frame and _finish would decide it:
+            # whole, length-delimited, the connection kept.
+            self.head_sent = self.ended = True
+            self.status = status
+            self.mode = MODE_LENGTH
+            self.bytes_sent += length
+            self._transport.write(head + b"\r\n" + body)
+            self._conn.response_done(self)
+            return
         tail = self._frame(status, length, close)
         if not complete:
             self._transport.write(head + tail)

@@ -13,7 +13,8 @@ Host analysis (used by the routing table to index routes):
 * ``hosts`` is ``exact_hosts`` when the rule can only match those exact hosts (no wildcard);
 * ``host_suffixes`` is ``wildcard_keys`` when the rule can only match through ``*.`` wildcards;
 * ``host_only`` is true when the rule is nothing but an ``||`` of ``Host`` matchers, so being
-  found in the host index already proves the match.
+  found in the host index already proves the match;
+* ``indexed_match`` is what remains to test once found in the host index (None: nothing).
 """
 
 from __future__ import annotations
@@ -141,6 +142,25 @@ def is_host_only(node: Node) -> bool:
     return node.op == "or" and all(is_host_only(child) for child in node.children)
 
 
+def indexed_test(node: Node, index: HostIndex | None) -> MatchFn | None:
+    """What is left to test of ``node`` for a request found through ``index`` (its host is one
+    the rule requires): nothing (None) for a rule of Host matchers only; for an ``&&``, the
+    operands that are Host matchers covering the whole index are dropped (usually the
+    ``Host(...)`` of ``Host(...) && PathPrefix(...)``); otherwise the whole rule."""
+    if index is None or is_host_only(node):
+        return None if index is not None else compile_tree(node)
+    if isinstance(node, Leaf) or node.op != "and":
+        return compile_tree(node)
+    rest = []
+    for child in node.children:
+        covered = host_index(child) if is_host_only(child) else None
+        if covered is None or not (index[0] <= covered[0] and index[1] <= covered[1]):
+            rest.append(child)
+    if not rest:
+        return None  # e.g. (Host(`a`) || Host(`b`)) && Host(`a`)
+    return compile_tree(rest[0] if len(rest) == 1 else Op("and", tuple(rest)))
+
+
 class Rule:
     """A parsed, compiled rule.  Build with :func:`traefikpy.rules.parse_rule`.
 
@@ -148,7 +168,7 @@ class Rule:
     (``!`` included when negated) with its own result.  Rules are immutable.
     """
 
-    __slots__ = ("text", "tree", "match", "host_index", "hosts", "host_suffixes", "host_only")
+    __slots__ = ("text", "tree", "match", "host_index", "hosts", "host_suffixes", "host_only", "indexed_match")
 
     def __init__(self, text: str, tree: Node) -> None:
         self.text = text
@@ -159,6 +179,7 @@ class Rule:
         self.hosts: frozenset[str] | None = index[0] if index is not None and not index[1] else None
         self.host_suffixes: frozenset[str] | None = index[1] if index is not None and not index[0] else None
         self.host_only = is_host_only(tree)
+        self.indexed_match = indexed_test(tree, index) if index is not None else None
 
     def explain(self, req: Routable) -> list[tuple[str, bool]]:
         """Each matcher call of the rule, in source order, with whether it holds for ``req``."""

@@ -17,8 +17,9 @@ generic routes.  At build time every exact bucket absorbs the wildcard bucket th
 host, and every bucket records, for each of its routes, how many generic routes sort before it
 (``cut``).  Lookup is then: one dict get, and one merged walk of the bucket and the generic list
 in global priority order, stopping at the first match -- no per-request sorting, no memory
-multiplied by the number of hosts.  Routes whose rule is only ``Host`` matchers (``host_only``)
-are accepted from their bucket without evaluating the rule at all, and when such a route comes
+multiplied by the number of hosts.  A route found in its bucket is tested without the ``Host``
+matchers that put it there (``Rule.indexed_match``); routes whose rule is only ``Host``
+matchers (``host_only``) are accepted from their bucket without evaluating anything, and when such a route comes
 first in its bucket with no generic route before it, the answer is stored with the bucket: the
 lookup is then a single dict get.
 """
@@ -55,8 +56,11 @@ class _Entry(Generic[T]):
         self.route = route
         self.priority = route.priority or default_priority(route.rule.text)
         self.key: SortKey = (-self.priority, route.name, seq)
-        self.match = route.rule.match
-        self.host_only = route.rule.host_only
+        rule = route.rule
+        # Found through the host index, the Host part of the rule is already proven.
+        match = rule.indexed_match if rule.host_index is not None else rule.match
+        self.host_only = match is None
+        self.match = match or rule.match
         self.target = route.target
 
 
@@ -146,7 +150,7 @@ class RoutingTable(Generic[T]):
             order.append(entry)
         order.extend(self._generic[pos:])
         return [
-            (e.route.name, e.priority, e.match(req), e.route.rule.explain(req)) for e in order
+            (e.route.name, e.priority, e.route.rule.match(req), e.route.rule.explain(req)) for e in order
         ]
 
     def routes(self) -> list[Route[T]]:
