@@ -42,12 +42,16 @@ async def repeat(c: RawClient, count: int) -> None:
         assert json.loads(resp.body)["target"] == "/echo?poll"
 
 
-async def test_repeated_head_is_a_fresh_request_each_time(
-    app: RunningApp, backend: Backend, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    parsed = []
+@pytest.fixture
+def parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One item per request head that went through llhttp and the head checks."""
+    calls: list[int] = []
     build = h1reader.build_request
-    monkeypatch.setattr(h1reader, "build_request", lambda conn: parsed.append(1) or build(conn))
+    monkeypatch.setattr(h1reader, "build_request", lambda conn: calls.append(1) or build(conn))
+    return calls
+
+
+async def test_repeated_head_is_a_fresh_request_each_time(app: RunningApp, backend: Backend, parsed: list[int]) -> None:
     c = await RawClient.connect(app.app.port("web"))
     await repeat(c, 6)
     await c.close()
@@ -92,11 +96,8 @@ async def test_head_bytes_that_finish_a_partial_head_are_part_of_it(app: Running
 
 
 async def test_two_heads_in_one_packet_are_two_requests_and_not_remembered(
-    app: RunningApp, backend: Backend, monkeypatch: pytest.MonkeyPatch
+    app: RunningApp, backend: Backend, parsed: list[int]
 ) -> None:
-    parsed = []
-    build = h1reader.build_request
-    monkeypatch.setattr(h1reader, "build_request", lambda conn: parsed.append(1) or build(conn))
     c = await RawClient.connect(app.app.port("web"))
     for _ in range(3):
         await c.send(HEAD + HEAD)

@@ -142,13 +142,13 @@ def is_host_only(node: Node) -> bool:
     return node.op == "or" and all(is_host_only(child) for child in node.children)
 
 
-def indexed_test(node: Node, index: HostIndex | None) -> MatchFn | None:
+def indexed_test(node: Node, index: HostIndex) -> MatchFn | None:
     """What is left to test of ``node`` for a request found through ``index`` (its host is one
     the rule requires): nothing (None) for a rule of Host matchers only; for an ``&&``, the
     operands that are Host matchers covering the whole index are dropped (usually the
     ``Host(...)`` of ``Host(...) && PathPrefix(...)``); otherwise the whole rule."""
-    if index is None or is_host_only(node):
-        return None if index is not None else compile_tree(node)
+    if is_host_only(node):
+        return None
     if isinstance(node, Leaf) or node.op != "and":
         return compile_tree(node)
     rest = []

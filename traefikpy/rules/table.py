@@ -18,10 +18,10 @@ host, and every bucket records, for each of its routes, how many generic routes 
 (``cut``).  Lookup is then: one dict get, and one merged walk of the bucket and the generic list
 in global priority order, stopping at the first match -- no per-request sorting, no memory
 multiplied by the number of hosts.  A route found in its bucket is tested without the ``Host``
-matchers that put it there (``Rule.indexed_match``); routes whose rule is only ``Host``
-matchers (``host_only``) are accepted from their bucket without evaluating anything, and when such a route comes
-first in its bucket with no generic route before it, the answer is stored with the bucket: the
-lookup is then a single dict get.
+matchers that put it there (``Rule.indexed_match``); routes whose rule is only ``Host`` matchers
+(``host_only``) are accepted from their bucket without evaluating anything, and when such a
+route comes first in its bucket with no generic route before it, the answer is stored with the
+bucket: the lookup is then a single dict get.
 """
 
 from __future__ import annotations
