@@ -121,3 +121,22 @@ async def test_a_closing_or_bodied_head_is_not_remembered(app: RunningApp, backe
     assert resp.header("Connection") == "close"
     assert await c.closed()
     assert [s.body for s in backend.requests] == [b"hi", b"hi", b"hi", b""]
+
+
+async def test_hop_by_hop_options_apply_to_every_repeat(app: RunningApp, backend: Backend, parsed: list[int]) -> None:
+    # ab -k style: HTTP/1.0 keep-alive, and a Connection header naming a header to drop.
+    head = (b"GET /echo?ab HTTP/1.0\r\nHost: %s\r\nConnection: Keep-Alive, X-Secret\r\n"
+            b"X-Secret: 1\r\nX-Kept: 2\r\n\r\n" % HOST.encode())
+    c = await RawClient.connect(app.app.port("web"))
+    for _ in range(4):
+        await c.send(head)
+        resp = await c.response()
+        assert resp.status == 200
+        assert resp.header("Connection") == "keep-alive"
+    await c.close()
+    assert len(backend.requests) == 4
+    for seen in backend.requests:
+        assert seen.header("X-Secret") is None
+        assert seen.header("X-Kept") == "2"
+        assert seen.header("Connection") is None
+    assert len(parsed) == 1

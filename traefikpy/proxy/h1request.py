@@ -204,8 +204,8 @@ def build_request(conn: H1Connection) -> H1Writer:
     else:
         body = NO_BODY
     facts = (ver, method, keep_alive, raw_path, _decoded(raw_path), query, tuple(headers), host_name)
-    if body is NO_BODY and rs is None and keep_alive and not upgrade:
-        conn.candidate = facts  # kept if this head was the whole packet (see H1Connection)
+    if body is NO_BODY and keep_alive and not upgrade:
+        conn.candidate = facts  # kept if this head was the whole packet (see HeadFacts)
     return start_request(conn, facts, body, upgrade)
 
 
