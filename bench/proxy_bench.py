@@ -4,6 +4,7 @@ Usage::
 
     python bench/proxy_bench.py [--rounds 3] [--duration 5] [--connections 64]
         [--variants standin,app,app+headers3,app+metrics,app+routers10,app+routers100k] [--tls]
+        [--browser] [--vary N]
 
 Needs ``nginx`` and ``wrk`` on PATH (``apt-get install -y nginx wrk``); installs nothing.
 Everything listens on 127.0.0.1 free ports:
@@ -16,6 +17,9 @@ Everything listens on 127.0.0.1 free ports:
 
 ``--tls``: wrk speaks HTTPS to both proxies (nginx ``listen ssl``, a TLS router; the same
 self-signed EC P-256 certificate), keep-alive as in the plain runs; the backend stays HTTP.
+
+``--browser`` adds twelve browser-like request headers; ``--vary N`` cycles through N paths so
+that no connection repeats its head (traefikpy remembers a repeated head: see docs/performance.md).
 
 ``wrk -t1 -cN -dDs`` runs against both proxies in interleaved rounds; the script prints req/s of
 each round, the CPU time each proxy process spent per request (from ``/proc``: steadier than
@@ -164,13 +168,43 @@ def pin(pid: int, cpus: set[int]) -> None:
             os.sched_setaffinity(task, cpus)
 
 
+BROWSER_HEADERS = (
+    "User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+    "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+    "Accept-Language: en-US,en;q=0.5",
+    "Accept-Encoding: gzip, deflate, br, zstd",
+    "Referer: https://bench.local/app/dashboard?tab=overview",
+    "Cookie: session=6f1c2d3e4a5b6c7d8e9f0a1b2c3d4e5f; theme=dark; consent=1",
+    "Sec-Fetch-Dest: empty",
+    "Sec-Fetch-Mode: cors",
+    "Sec-Fetch-Site: same-origin",
+    "DNT: 1",
+    "Priority: u=4",
+    "Pragma: no-cache",
+)
+"""``--browser``: twelve request headers of a typical browser request (a ~600-byte head)."""
+
+VARY_SCRIPT = """
+local n = 0
+request = function()
+  n = n % {count} + 1
+  return wrk.format(nil, "{path}/" .. n)
+end
+"""
+"""``--vary N``: wrk asks for ``PATH/1`` .. ``PATH/N`` in turn, so no two requests in a row on a
+connection repeat their head (a browser loading different resources)."""
+
+WRK_EXTRA: list[str] = []
+"""Extra wrk arguments of this run (``--browser``, ``--vary``), set by :func:`main`."""
+
+
 def run_wrk(port: int, duration: int, connections: int, pid: int | None = None,
             scheme: str = "http") -> tuple[float, float]:
     """(requests per second, CPU microseconds the proxy process spent per request)."""
     before = cpu_seconds(pid) if pid else 0.0
     out = subprocess.run(
         [
-            "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", f"Host: {HOST}",
+            "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "-H", f"Host: {HOST}", *WRK_EXTRA,
             f"{scheme}://127.0.0.1:{port}{PATH}",
         ],
         capture_output=True,
@@ -300,6 +334,10 @@ def main() -> int:
     parser.add_argument("--tls", action="store_true",
                         help="HTTPS between wrk and both proxies (nginx 'listen ssl', a TLS router); "
                              "App variants only")
+    parser.add_argument("--browser", action="store_true",
+                        help="send twelve browser-like request headers besides Host")
+    parser.add_argument("--vary", type=int, default=0, metavar="N",
+                        help="cycle through N request paths (no repeated head on a connection)")
     parser.add_argument("--pin", action="store_true",
                         help="the proxy under test alone on CPU 1; wrk, the backend and the idle proxies on CPU 0 "
                              "(needs 2 CPUs; steadier figures on a shared machine)")
@@ -329,6 +367,12 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     with tempfile.TemporaryDirectory(prefix="proxybench-") as tmp:
         workdir = Path(tmp)
+        if args.browser:
+            WRK_EXTRA.extend(arg for header in BROWSER_HEADERS for arg in ("-H", header))
+        if args.vary > 0:
+            script = workdir / "vary.lua"
+            script.write_text(VARY_SCRIPT.format(count=args.vary, path=PATH))
+            WRK_EXTRA.extend(("-s", str(script)))
         backend_port, nginx_port = free_port(), free_port()
         ports = {v: free_port() for v in variants}
         try:
