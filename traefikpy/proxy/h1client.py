@@ -197,12 +197,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._buffered = length
         if self._drain_waiter is not None:
             self._wake_drain()
-        callback = self.on_head
-        if callback is not None and self._head_waiter is None:  # _head_arrived, one call less
-            self.on_head = None
-            callback(self)
-        else:
-            self._head_arrived()
+        self._head_arrived()
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
